@@ -10,30 +10,55 @@ def _build_parser():
         prog="keras-embed", description="Embedding layers for Keras 3: demo and tools."
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train a small masked language model")
+    demo = commands.add_parser(
+        "demo",
+        help="pretrain a small masked language model on stdlib docstrings",
+        description="Pretrain a small masked language model on the docstrings of the "
+        "installed Python standard library, then report accuracy, fill-in-the-blank "
+        "predictions and nearest neighbours, and save the model.",
+    )
+    demo.add_argument(
+        "--steps", type=_positive(int), default=None, help="stop after this many steps"
+    )
+    demo.add_argument(
+        "--minutes",
+        type=_positive(float),
+        default=3.0,
+        help="stop after this many minutes (default 3)",
+    )
+    demo.add_argument("--batch-size", type=_positive(int), default=32)
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--output", default="demo-output", help="folder for the model and plots")
     demo.set_defaults(handler=_run_demo)
     return parser
 
 
+def _positive(kind):
+    """An argparse `type` accepting only positive numbers of `kind`."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
+        return value
+
+    return parse
+
+
 def _run_demo(args):
-    import numpy as np
+    from keras_embed.demo.run import run_demo
 
-    import keras
-    from keras_embed.layers import MaskedLMHead, ReversibleEmbedding
-
-    vocabulary, width = 50, 16
-    ids = np.random.default_rng(0).integers(1, vocabulary, size=(64, 12))
-    embedding = ReversibleEmbedding(vocabulary, width)
-    token_ids = keras.Input((12,), dtype="int32")
-    mask_positions = keras.Input((3,), dtype="int32")
-    logits = MaskedLMHead(token_embedding=embedding)(embedding(token_ids), mask_positions)
-    model = keras.Model([token_ids, mask_positions], logits)
-    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    positions = np.tile(np.array([[1, 5, 9]]), (64, 1))
-    targets = np.take_along_axis(ids, positions, axis=1)
-    history = model.fit([ids, positions], targets, epochs=5, verbose=2)
-    print(f"backend={keras.config.backend()} loss {history.history['loss'][0]:.3f} -> "
-          f"{history.history['loss'][-1]:.3f}")
+    run_demo(
+        steps=args.steps,
+        minutes=args.minutes,
+        output_dir=args.output,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
     return 0
 
 

@@ -375,12 +375,12 @@ class RotaryEmbedding(keras.layers.Layer):
         compute_dtype = self.compute_dtype
         # Rotate in float32 (float64 if asked) and round once to the compute dtype.
         math_dtype = "float64" if compute_dtype == "float64" else "float32"
-        if ops.standardize_dtype(inputs.dtype) != math_dtype:
+        if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
             inputs = ops.cast(inputs, math_dtype)
         if math_dtype != "float32":
             cos, sin = ops.cast(cos, math_dtype), ops.cast(sin, math_dtype)
         outputs = rope.apply_rope(inputs, cos, sin, interleaved=self.interleaved)
-        if ops.standardize_dtype(outputs.dtype) != compute_dtype:
+        if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
             outputs = ops.cast(outputs, compute_dtype)
         if feature_axis != rank - 1:
             outputs = ops.moveaxis(outputs, -1, feature_axis)
@@ -389,7 +389,7 @@ class RotaryEmbedding(keras.layers.Layer):
     def _check_positions(self, positions, inputs, sequence_axis):
         """`positions` as float32, after checking its shape against `inputs`."""
         positions = ops.convert_to_tensor(positions)
-        dtype = ops.standardize_dtype(positions.dtype)
+        dtype = keras.backend.standardize_dtype(positions.dtype)
         if not ("int" in dtype or "float" in dtype):
             raise ValueError(
                 f"`positions` must hold integer or float positions. Received dtype {dtype}."

@@ -1,0 +1,312 @@
+"""`keras-embed demo`: pretrain a small masked language model on stdlib docstrings.
+
+Everything runs offline: the corpus is the docstrings of the installed Python standard
+library, the tokenizer is built from it, and the model uses our layers for every
+embedding part (tied `ReversibleEmbedding`, `RotaryEmbedding` in attention, tied
+`MaskedLMHead`, `MaskedLMMaskGenerator`).
+"""
+
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from keras_embed.demo.corpus import MASK_ID
+from keras_embed.demo.corpus import PAD_ID
+from keras_embed.demo.corpus import RESERVED_IDS
+from keras_embed.demo.corpus import SEP_ID
+from keras_embed.demo.corpus import UNK_ID
+from keras_embed.demo.corpus import prepare_demo_data
+from keras_embed.demo.corpus import unigram_baseline_accuracy
+from keras_embed.demo.model import build_masked_lm
+from keras_embed.layers import MaskedLMMaskGenerator
+
+SEQUENCE_LENGTH = 64
+MASK_RATE = 0.15
+NEIGHBOUR_WORDS = ("list", "file", "thread", "return", "error")
+
+
+class MaskedBatches(keras.utils.PyDataset):
+    """Freshly masked batches of packed sequences: BERT's dynamic masking."""
+
+    def __init__(self, sequences, masker, batch_size, seed):
+        super().__init__()
+        self.sequences = sequences
+        self.masker = masker
+        self.batch_size = batch_size
+        self.order = np.random.default_rng(seed).permutation(len(sequences))
+
+    def __len__(self):
+        return len(self.sequences) // self.batch_size
+
+    def __getitem__(self, index):
+        rows = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        return masked_inputs(self.masker, self.sequences[rows])
+
+    def on_epoch_end(self):
+        np.random.default_rng(len(self.order) + int(self.order[0])).shuffle(self.order)
+
+
+def masked_inputs(masker, sequences):
+    """`((token_ids, mask_positions), mask_ids, mask_weights)` as numpy, ready for `fit`."""
+    masked = {k: keras.ops.convert_to_numpy(v) for k, v in masker(sequences).items()}
+    return (
+        (masked["token_ids"], masked["mask_positions"]),
+        masked["mask_ids"],
+        masked["mask_weights"],
+    )
+
+
+class TrainingBudget(keras.callbacks.Callback):
+    """Stops `fit` after `max_steps` batches or `max_seconds`, recording every batch loss."""
+
+    def __init__(self, max_steps=None, max_seconds=None):
+        super().__init__()
+        self.max_steps = max_steps
+        self.max_seconds = max_seconds
+        self.losses = []
+
+    def on_train_begin(self, logs=None):
+        self.started = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+        out_of_steps = self.max_steps is not None and len(self.losses) >= self.max_steps
+        elapsed = time.perf_counter() - self.started
+        out_of_time = self.max_seconds is not None and elapsed >= self.max_seconds
+        if out_of_steps or out_of_time:
+            self.model.stop_training = True
+
+
+def cosine_neighbours(table, token_id, count=5, excluded_ids=RESERVED_IDS):
+    """Ids of the `count` rows of `table` with the highest cosine to row `token_id`."""
+    unit = table / np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit[token_id]
+    similarity[list(excluded_ids) + [token_id]] = -np.inf
+    return np.argsort(-similarity)[:count]
+
+
+def fill_in_the_blank_examples(sentences, tokenizer, count=4, min_words=6, max_words=14):
+    """A few held-out sentences with one known, non-trivial word chosen as the blank."""
+    examples = []
+    for sentence in sentences:
+        ids = tokenizer.encode(sentence)
+        if not min_words <= len(ids) <= max_words or UNK_ID in ids:
+            continue
+        words = [(i, t) for i, t in enumerate(ids) if tokenizer.id_to_token(t).isalpha()]
+        candidates = [(i, t) for i, t in words if len(tokenizer.id_to_token(t)) > 3]
+        if not candidates:
+            continue
+        position, token_id = candidates[len(candidates) // 2]
+        examples.append((ids, position, token_id))
+        if len(examples) == count:
+            break
+    return examples
+
+
+def predict_blanks(model, tokenizer, examples, top=5):
+    lines = []
+    for ids, position, token_id in examples:
+        masked = list(ids)
+        masked[position] = MASK_ID
+        token_ids = np.zeros((1, SEQUENCE_LENGTH), "int32")
+        token_ids[0, : len(masked)] = masked
+        logits = keras.ops.convert_to_numpy(
+            model.predict_on_batch((token_ids, np.array([[position]], "int32")))
+        )[0, 0]
+        logits[list(RESERVED_IDS)] = -np.inf
+        guesses = [tokenizer.id_to_token(int(i)) for i in np.argsort(-logits)[:top]]
+        shown = " ".join("____" if i == position else tokenizer.id_to_token(t) for i, t in enumerate(ids))
+        lines.append(
+            f"  {shown}\n    truth: {tokenizer.id_to_token(token_id)!r:<14} "
+            f"model's top {top}: {', '.join(guesses)}"
+        )
+    return lines
+
+
+def evaluate(model, inputs, targets, weights):
+    loss, accuracy = model.evaluate(inputs, targets, sample_weight=weights, verbose=0, batch_size=64)
+    return float(loss), float(accuracy)
+
+
+def run_demo(
+    steps=None,
+    minutes=3.0,
+    output_dir="demo-output",
+    limit=None,
+    batch_size=32,
+    hidden_size=128,
+    num_layers=2,
+    seed=0,
+    cache_dir=None,
+    plots=True,
+    verbose=1,
+    print_fn=print,
+):
+    """Train the demo model within a budget and report what it learned.
+
+    Args:
+        steps: stop after this many training batches (`None`: no step limit).
+        minutes: stop after this many minutes of training (`None`: no time limit).
+        output_dir: where the `.keras` model and the plots are written.
+        limit: use only the first `limit` standard-library files (tests).
+        batch_size, hidden_size, num_layers: model and training sizes.
+        seed: seeds weights, masking and shuffling.
+        cache_dir: corpus cache folder (default: the user cache folder).
+        plots: write PNG plots when matplotlib is installed.
+        verbose: keras progress-bar verbosity for `fit`.
+        print_fn: where the report goes.
+
+    Returns:
+        A dict of the reported numbers: losses and accuracies before and after,
+        the unigram baseline, steps trained and the reload difference.
+    """
+    if steps is None and minutes is None:
+        raise ValueError("Give a training budget: `steps`, `minutes` or both.")
+    keras.utils.set_random_seed(seed)
+    started = time.perf_counter()
+    data = prepare_demo_data(limit=limit, sequence_length=SEQUENCE_LENGTH, cache_dir=cache_dir)
+    tokenizer = data.tokenizer
+    vocabulary_size = tokenizer.vocabulary_size
+    print_fn(f"keras-embed demo on the {keras.config.backend()} backend")
+    print_fn(f"corpus: {data.corpus.describe()}")
+    print_fn(
+        f"vocabulary: {vocabulary_size} words; {len(data.train_sequences)} training and "
+        f"{len(data.held_out_sequences)} held-out sequences of {SEQUENCE_LENGTH} tokens "
+        f"(prepared in {time.perf_counter() - started:.1f} s)"
+    )
+
+    masker = MaskedLMMaskGenerator(
+        vocabulary_size=vocabulary_size,
+        mask_selection_rate=MASK_RATE,
+        mask_token_id=MASK_ID,
+        mask_selection_length=math.ceil(MASK_RATE * SEQUENCE_LENGTH),
+        unselectable_token_ids=[PAD_ID, SEP_ID, UNK_ID],
+        seed=seed,
+    )
+    held_out_inputs, held_out_targets, held_out_weights = masked_inputs(
+        MaskedLMMaskGenerator.from_config({**masker.get_config(), "seed": seed + 1}),
+        data.held_out_sequences,
+    )
+
+    model = build_masked_lm(
+        vocabulary_size, SEQUENCE_LENGTH, hidden_size=hidden_size, num_layers=num_layers
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    print_fn(f"model: {model.count_params():,} parameters, {num_layers} rotary encoder blocks")
+    table_before = keras.ops.convert_to_numpy(model.get_layer("token_embedding").embeddings).copy()
+    loss_before, accuracy_before = evaluate(model, held_out_inputs, held_out_targets, held_out_weights)
+
+    budget = TrainingBudget(
+        max_steps=steps, max_seconds=None if minutes is None else 60.0 * minutes
+    )
+    batches = MaskedBatches(data.train_sequences, masker, batch_size, seed)
+    epochs = 10_000 if steps is None else max(1, math.ceil(steps / len(batches)))
+    model.fit(batches, epochs=epochs, callbacks=[budget], verbose=verbose)
+    trained_seconds = time.perf_counter() - budget.started
+    loss_after, accuracy_after = evaluate(model, held_out_inputs, held_out_targets, held_out_weights)
+    baseline = unigram_baseline_accuracy(data.train_sequences, held_out_targets, held_out_weights)
+
+    print_fn("")
+    print_fn(f"trained {len(budget.losses)} steps of {batch_size} sequences in {trained_seconds:.0f} s")
+    print_fn("held-out masked-token prediction      loss   accuracy")
+    print_fn(f"  untrained model                    {loss_before:6.3f}   {accuracy_before:7.1%}")
+    print_fn(f"  unigram-frequency baseline              -   {baseline:7.1%}")
+    print_fn(f"  trained model                      {loss_after:6.3f}   {accuracy_after:7.1%}")
+    margin = accuracy_after - max(accuracy_before, baseline)
+    if margin > 0:
+        print_fn(f"  the trained model beats both by {margin:.1%} or more")
+    else:
+        print_fn("  the trained model does not beat both yet: train longer (--minutes, --steps)")
+
+    print_fn("\nfill in the blank (held-out sentences):")
+    examples = fill_in_the_blank_examples(data.held_out_sentences, tokenizer)
+    for line in predict_blanks(model, tokenizer, examples):
+        print_fn(line)
+
+    table_after = keras.ops.convert_to_numpy(model.get_layer("token_embedding").embeddings)
+    print_fn("\nnearest neighbours by cosine in the token embedding table:")
+    for word in NEIGHBOUR_WORDS:
+        token_id = tokenizer.token_to_id(word)
+        if token_id == UNK_ID:
+            continue
+        for label, table in (("untrained", table_before), ("trained", table_after)):
+            words = [tokenizer.id_to_token(int(i)) for i in cosine_neighbours(table, token_id)]
+            print_fn(f"  {word:<8} {label:<10} {', '.join(words)}")
+
+    os.makedirs(output_dir, exist_ok=True)
+    model_path = os.path.join(output_dir, "model.keras")
+    model.save(model_path)
+    reloaded = keras.saving.load_model(model_path)
+    probe = tuple(x[:8] for x in held_out_inputs)
+    reload_difference = float(
+        np.abs(
+            keras.ops.convert_to_numpy(model.predict_on_batch(probe))
+            - keras.ops.convert_to_numpy(reloaded.predict_on_batch(probe))
+        ).max()
+    )
+    print_fn(f"\nsaved {model_path}; reloaded model's logits differ by at most {reload_difference:.2e}")
+    if reload_difference > 1e-5:
+        raise RuntimeError(f"The reloaded model predicts different logits ({reload_difference}).")
+    if plots:
+        for line in write_plots(output_dir, budget.losses, table_after, tokenizer, data.train_sequences):
+            print_fn(line)
+    return {
+        "loss_before": loss_before,
+        "accuracy_before": accuracy_before,
+        "loss_after": loss_after,
+        "accuracy_after": accuracy_after,
+        "unigram_accuracy": baseline,
+        "steps": len(budget.losses),
+        "reload_difference": reload_difference,
+        "batch_losses": budget.losses,
+    }
+
+
+def write_plots(output_dir, losses, table, tokenizer, train_sequences, words=150):
+    """Loss curve and a 2-D projection of frequent words, if matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["matplotlib is not installed: plots skipped (pip install 'keras-embed[plots]')"]
+    figure, axis = plt.subplots(figsize=(7, 4))
+    steps = np.arange(1, len(losses) + 1)
+    axis.plot(steps, losses, color="0.75", linewidth=0.8, label="batch loss")
+    window = max(1, len(losses) // 50)
+    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    axis.plot(steps[window - 1 :], smooth, color="tab:blue", label=f"mean of {window} batches")
+    axis.set_xlabel("training step")
+    axis.set_ylabel("masked-token cross-entropy")
+    axis.set_title("keras-embed demo: masked LM on stdlib docstrings")
+    axis.legend()
+    figure.tight_layout()
+    loss_path = os.path.join(output_dir, "loss_curve.png")
+    figure.savefig(loss_path, dpi=120)
+    plt.close(figure)
+
+    counts = np.bincount(train_sequences.reshape(-1), minlength=len(table))
+    counts[list(RESERVED_IDS)] = 0
+    frequent = [i for i in np.argsort(-counts) if tokenizer.id_to_token(int(i)).isalpha()][:words]
+    vectors = table[frequent] - table[frequent].mean(0)
+    # The two leading principal components, from the SVD of the centred rows.
+    _, _, components = np.linalg.svd(vectors, full_matrices=False)
+    points = vectors @ components[:2].T
+    figure, axis = plt.subplots(figsize=(9, 9))
+    axis.scatter(points[:, 0], points[:, 1], s=6, color="tab:blue")
+    for (x, y), token_id in zip(points, frequent):
+        axis.annotate(tokenizer.id_to_token(int(token_id)), (x, y), fontsize=7)
+    axis.set_title(f"{words} frequent words, first two principal components of the trained table")
+    figure.tight_layout()
+    projection_path = os.path.join(output_dir, "embedding_projection.png")
+    figure.savefig(projection_path, dpi=120)
+    plt.close(figure)
+    return [f"wrote {loss_path} and {projection_path}"]

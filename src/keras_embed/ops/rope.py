@@ -1,0 +1,534 @@
+"""Rotary position embedding (RoPE): frequency schedules and the rotation.
+
+A *schedule* turns a rotary dimension and a base wavelength into the
+`(inverse_frequencies, attention_scaling)` pair that fixes every angle:
+position `p` rotates feature pair `i` by `p * inverse_frequencies[i]`, and
+cosine and sine are multiplied by `attention_scaling`. Each scheme is one plain
+function in `ROPE_SCHEDULES`, keyed by the `rope_type` name transformers uses.
+
+Static schedules return numpy `float32` tables, computed once per rotary
+dimension. The two length-dependent ones (`"dynamic"`, `"longrope"`, listed in
+`LENGTH_DEPENDENT_SCHEDULES`) also take `sequence_length`, the largest position
+seen plus one: a Python or numpy number gives numpy tables, a backend tensor
+(inside `jit` or `tf.function`) gives a `float32` tensor.
+
+The tables reproduce transformers' float32 arithmetic step by step (same
+operation order and float32 roundings), with powers rounded correctly from
+float64, so they agree with transformers to the last bit except where torch's
+own float32 `pow` is one unit in the last place off.
+"""
+
+import inspect
+import math
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_embed._validation import concrete_value
+from keras_embed._validation import describe
+
+
+def _power(base, exponent):
+    """`base ** exponent` with a float32 base, correctly rounded to float32.
+
+    The exponent keeps its own precision: a float32 array stays float32, a
+    Python float stays float64, as in torch's `tensor ** scalar`.
+    """
+    base = np.asarray(base, dtype=np.float32).astype(np.float64)
+    return np.power(base, np.asarray(exponent, dtype=np.float64)).astype(np.float32)
+
+
+def _exponents(rotary_dim):
+    """`2i / d` for each feature pair, in float32 as transformers builds it."""
+    # (rotary_dim // 2,)
+    return np.arange(0, rotary_dim, 2, dtype=np.float32) / np.float32(rotary_dim)
+
+
+def _base_inverse_frequencies(rotary_dim, max_wavelength):
+    """`1 / max_wavelength ** (2i / d)`, the RoFormer frequencies."""
+    # (rotary_dim // 2,)
+    return np.float32(1.0) / _power(max_wavelength, _exponents(rotary_dim))
+
+
+def _check_more_than_two(rotary_dim, rope_type):
+    # The NTK exponent d / (d - 2) is undefined for a single feature pair.
+    if rotary_dim <= 2:
+        raise ValueError(
+            f"rope_type='{rope_type}' needs a rotary dimension above 2. "
+            f"Received: rotary_dim={rotary_dim}."
+        )
+
+
+def default_schedule(rotary_dim, max_wavelength):
+    """Original RoPE.
+
+    Reference: Su et al., "RoFormer: Enhanced Transformer with Rotary Position
+    Embedding", 2021, https://arxiv.org/abs/2104.09864 (eq. 15).
+    """
+    return _base_inverse_frequencies(rotary_dim, max_wavelength), 1.0
+
+
+def linear_schedule(rotary_dim, max_wavelength, *, factor):
+    """Linear position interpolation: positions divided by `factor`.
+
+    Reference: Chen et al., "Extending Context Window of Large Language Models
+    via Positional Interpolation", 2023, https://arxiv.org/abs/2306.15595
+    (also kaiokendev's SuperHOT, 2023). Dividing the frequencies equals
+    dividing the positions, up to float32 rounding of the product.
+    """
+    return _base_inverse_frequencies(rotary_dim, max_wavelength) / np.float32(factor), 1.0
+
+
+def ntk_schedule(rotary_dim, max_wavelength, *, factor):
+    """Static NTK-aware scaling: base raised to `base * factor ** (d / (d - 2))`.
+
+    Reference: bloc97, "NTK-Aware Scaled RoPE allows LLaMA models to have
+    extended (8k+) context size without any fine-tuning", r/LocalLLaMA, 2023.
+    """
+    _check_more_than_two(rotary_dim, "ntk")
+    base = max_wavelength * factor ** (rotary_dim / (rotary_dim - 2))
+    return _base_inverse_frequencies(rotary_dim, base), 1.0
+
+
+def dynamic_schedule(
+    rotary_dim, max_wavelength, *, factor, max_position_embeddings, sequence_length=None
+):
+    """Dynamic NTK scaling: the NTK base follows the current length.
+
+    With `L = max(sequence_length, max_position_embeddings)` the base becomes
+    `base * (factor * L / max_position_embeddings - (factor - 1)) ** (d / (d - 2))`,
+    which is the unscaled base while `L <= max_position_embeddings`.
+
+    Reference: emozilla, "Dynamically Scaled RoPE further increases performance
+    of long context LLaMA with zero fine-tuning", r/LocalLLaMA, 2023 (used by
+    Qwen-7B); transformers' `"dynamic"` rope type.
+    """
+    _check_more_than_two(rotary_dim, "dynamic")
+    if sequence_length is None:
+        return _base_inverse_frequencies(rotary_dim, max_wavelength), 1.0
+    known_length = concrete_value(sequence_length)
+    if known_length is not None:
+        if float(known_length) <= max_position_embeddings:
+            return _base_inverse_frequencies(rotary_dim, max_wavelength), 1.0
+        # transformers recomputes the base from a torch scalar, so in float32.
+        ratio = np.float32(factor) * np.float32(known_length) / np.float32(
+            max_position_embeddings
+        ) - np.float32(factor - 1)
+        base = np.float32(max_wavelength) * _power(ratio, rotary_dim / (rotary_dim - 2))
+        return np.float32(1.0) / _power(base, _exponents(rotary_dim)), 1.0
+    # Traced length: the same float32 chain with backend ops.
+    length = ops.maximum(
+        ops.cast(sequence_length, "float32"), float(max_position_embeddings)
+    )
+    ratio = length * float(np.float32(factor)) / float(max_position_embeddings)
+    ratio = ratio - float(np.float32(factor - 1))
+    exponent = float(np.float32(rotary_dim / (rotary_dim - 2)))
+    base = float(np.float32(max_wavelength)) * ops.power(ratio, exponent)
+    inverse_frequencies = 1.0 / ops.power(base, ops.convert_to_tensor(_exponents(rotary_dim)))
+    return inverse_frequencies, 1.0
+
+
+def _yarn_mscale(scale, mscale=1.0):
+    if scale <= 1:
+        return 1.0
+    return 0.1 * mscale * math.log(scale) + 1.0
+
+
+def yarn_schedule(
+    rotary_dim,
+    max_wavelength,
+    *,
+    factor,
+    original_max_position_embeddings,
+    beta_fast=32.0,
+    beta_slow=1.0,
+    mscale=None,
+    mscale_all_dim=None,
+    attention_factor=None,
+    truncate=True,
+):
+    """YaRN: interpolate low frequencies, keep high ones, temper attention.
+
+    Pairs that turn more than `beta_fast` times over the original context keep
+    their frequency, pairs that turn fewer than `beta_slow` times are divided by
+    `factor`, and a linear ramp blends the ones between. Cosine and sine are
+    scaled by `attention_factor`, by default `0.1 * ln(factor) + 1` (or the
+    DeepSeek ratio of two such terms when `mscale` and `mscale_all_dim` are set).
+
+    Reference: Peng et al., "YaRN: Efficient Context Window Extension of Large
+    Language Models", 2023, https://arxiv.org/abs/2309.00071 (sections 3.2-3.4).
+    """
+    if attention_factor is None:
+        if mscale and mscale_all_dim:
+            attention_factor = float(
+                _yarn_mscale(factor, mscale) / _yarn_mscale(factor, mscale_all_dim)
+            )
+        else:
+            attention_factor = _yarn_mscale(factor)
+
+    def correction_dim(rotations):
+        # The pair index whose wavelength fits `rotations` turns in the context.
+        return (
+            rotary_dim
+            * math.log(original_max_position_embeddings / (rotations * 2 * math.pi))
+        ) / (2 * math.log(max_wavelength))
+
+    low, high = correction_dim(beta_fast), correction_dim(beta_slow)
+    if truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, rotary_dim - 1)
+    if low == high:
+        high += 0.001  # a zero-width ramp would divide by zero
+
+    # (rotary_dim // 2,)
+    wavelength_powers = _power(max_wavelength, _exponents(rotary_dim))
+    extrapolated = np.float32(1.0) / wavelength_powers
+    interpolated = np.float32(1.0) / (np.float32(factor) * wavelength_powers)
+    pair_index = np.arange(rotary_dim // 2, dtype=np.float32)
+    ramp = np.clip((pair_index - np.float32(low)) / np.float32(high - low), 0, 1)
+    extrapolation_weight = np.float32(1.0) - ramp
+    inverse_frequencies = (
+        interpolated * (np.float32(1.0) - extrapolation_weight)
+        + extrapolated * extrapolation_weight
+    )
+    return inverse_frequencies.astype(np.float32), attention_factor
+
+
+def llama3_schedule(
+    rotary_dim,
+    max_wavelength,
+    *,
+    factor,
+    low_freq_factor,
+    high_freq_factor,
+    original_max_position_embeddings,
+):
+    """Llama 3.1 scaling: divide long wavelengths by `factor`, keep short ones.
+
+    Wavelengths above `original_max_position_embeddings / low_freq_factor` are
+    divided by `factor`, those below `original / high_freq_factor` are kept,
+    and the band between is blended smoothly.
+
+    Reference: Meta, "The Llama 3 Herd of Models", 2024,
+    https://arxiv.org/abs/2407.21783, and `apply_scaling` in Meta's llama-models
+    reference code.
+    """
+    inverse_frequencies = _base_inverse_frequencies(rotary_dim, max_wavelength)
+    context = original_max_position_embeddings
+    low_freq_wavelength = np.float32(context / low_freq_factor)
+    high_freq_wavelength = np.float32(context / high_freq_factor)
+    # transformers writes `c / tensor`, which torch evaluates as `(1 / tensor) * c`.
+    wavelengths = (np.float32(1.0) / inverse_frequencies) * np.float32(2 * math.pi)
+    scaled = np.where(
+        wavelengths > low_freq_wavelength,
+        inverse_frequencies / np.float32(factor),
+        inverse_frequencies,
+    )
+    smooth = (
+        (np.float32(1.0) / wavelengths) * np.float32(context) - np.float32(low_freq_factor)
+    ) / np.float32(high_freq_factor - low_freq_factor)
+    smoothed = (np.float32(1.0) - smooth) * scaled / np.float32(factor) + smooth * scaled
+    is_medium = ~(wavelengths < high_freq_wavelength) & ~(wavelengths > low_freq_wavelength)
+    return np.where(is_medium, smoothed, scaled).astype(np.float32), 1.0
+
+
+def longrope_schedule(
+    rotary_dim,
+    max_wavelength,
+    *,
+    short_factor,
+    long_factor,
+    original_max_position_embeddings,
+    factor=1.0,
+    attention_factor=None,
+    sequence_length=None,
+):
+    """LongRoPE: per-pair rescale factors, short or long by the largest position.
+
+    Pair `i` gets `1 / (rescale[i] * base ** (2i / d))`, with `rescale` taken
+    from `long_factor` once `sequence_length` (largest position seen plus one)
+    exceeds `original_max_position_embeddings`, else from `short_factor`. So a
+    cached decoding step past the original length uses the long factors even
+    though its chunk is one token long. Cosine and sine are scaled by
+    `attention_factor`, by default `sqrt(1 + ln(factor) / ln(original))`, where
+    `factor` is the context extension ratio.
+
+    Reference: Ding et al., "LongRoPE: Extending LLM Context Window Beyond 2
+    Million Tokens", 2024, https://arxiv.org/abs/2402.13753; Phi-3 (Abdin et
+    al., 2024, https://arxiv.org/abs/2404.14219).
+    """
+    for name, rescale in (("short_factor", short_factor), ("long_factor", long_factor)):
+        if len(rescale) != rotary_dim // 2:
+            raise ValueError(
+                f"`{name}` must hold one number per rotary feature pair, "
+                f"{rotary_dim // 2} for a rotary dimension of {rotary_dim}. "
+                f"Received {len(rescale)} numbers."
+            )
+    if attention_factor is None:
+        if factor <= 1.0:
+            attention_factor = 1.0
+        else:
+            attention_factor = math.sqrt(
+                1 + math.log(factor) / math.log(original_max_position_embeddings)
+            )
+    wavelength_powers = _power(max_wavelength, _exponents(rotary_dim))
+    # (rotary_dim // 2,) each
+    short = np.float32(1.0) / (np.asarray(short_factor, np.float32) * wavelength_powers)
+    long = np.float32(1.0) / (np.asarray(long_factor, np.float32) * wavelength_powers)
+    if sequence_length is None:
+        return short, attention_factor
+    known_length = concrete_value(sequence_length)
+    if known_length is not None:
+        chosen = long if float(known_length) > original_max_position_embeddings else short
+        return chosen, attention_factor
+    is_long = ops.cast(sequence_length, "float32") > float(original_max_position_embeddings)
+    return ops.where(is_long, long, short), attention_factor
+
+
+ROPE_SCHEDULES = {
+    "default": default_schedule,
+    "linear": linear_schedule,
+    "ntk": ntk_schedule,
+    "dynamic": dynamic_schedule,
+    "yarn": yarn_schedule,
+    "llama3": llama3_schedule,
+    "longrope": longrope_schedule,
+}
+
+# Schedules whose tables depend on the largest position of the current call.
+LENGTH_DEPENDENT_SCHEDULES = frozenset({"dynamic", "longrope"})
+
+
+def get_rope_schedule(rope_type):
+    """The schedule function registered as `rope_type`, or a clear error."""
+    if rope_type not in ROPE_SCHEDULES:
+        raise ValueError(
+            f"Unknown `rope_type`. Expected one of {sorted(ROPE_SCHEDULES)}. "
+            f"Received: rope_type={describe(rope_type)}."
+        )
+    return ROPE_SCHEDULES[rope_type]
+
+
+def _is_positive_number(value):
+    return (
+        not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
+    )
+
+
+_POSITIVE_NUMBERS = (
+    "factor", "attention_factor", "beta_fast", "beta_slow", "mscale",
+    "mscale_all_dim", "low_freq_factor", "high_freq_factor",
+)
+_POSITIVE_INTEGERS = ("max_position_embeddings", "original_max_position_embeddings")
+_NUMBER_LISTS = ("short_factor", "long_factor")
+
+
+def _check_parameter(name, value):
+    if name in _POSITIVE_NUMBERS and not _is_positive_number(value):
+        raise ValueError(f"`{name}` must be a positive number. Received: {name}={describe(value)}.")
+    if name in _POSITIVE_INTEGERS and (
+        isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0
+    ):
+        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={describe(value)}.")
+    if name in _NUMBER_LISTS and (
+        isinstance(value, (str, bytes, dict))
+        or not hasattr(value, "__len__")
+        or len(value) == 0
+        or not all(_is_positive_number(v) for v in value)
+    ):
+        raise ValueError(
+            f"`{name}` must be a non-empty list of positive numbers. "
+            f"Received: {name}={describe(value)}."
+        )
+    if name == "truncate" and not isinstance(value, bool):
+        raise ValueError(f"`truncate` must be a bool. Received: truncate={describe(value)}.")
+
+
+def check_rope_parameters(rope_type, parameters, defaults=None):
+    """Validate scheme parameters; return the ones `rope_type` uses.
+
+    Args:
+        rope_type: a key of `ROPE_SCHEDULES`.
+        parameters: dict from schedule keyword names to values, `None` meaning
+            "not given".
+        defaults: the caller's default for each name. A parameter the scheme
+            does not use is an error unless it still holds its default, so a
+            setting is never silently ignored.
+
+    Returns:
+        The keyword arguments to pass to the schedule.
+
+    Raises:
+        ValueError: unknown `rope_type`, a required parameter missing, a
+            malformed value, or a parameter the scheme ignores was set.
+    """
+    schedule = get_rope_schedule(rope_type)
+    signature = inspect.signature(schedule).parameters
+    accepted = {
+        name
+        for name, parameter in signature.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "sequence_length"
+    }
+    defaults = defaults or {}
+    missing = sorted(
+        name
+        for name in accepted
+        if signature[name].default is inspect.Parameter.empty and parameters.get(name) is None
+    )
+    if missing:
+        raise ValueError(
+            f"rope_type='{rope_type}' requires "
+            f"{', '.join(f'`{name}`' for name in missing)}, which "
+            f"{'was' if len(missing) == 1 else 'were'} not given."
+        )
+    for name, value in parameters.items():
+        if value is None:
+            continue
+        _check_parameter(name, value)
+        if name not in accepted and value != defaults.get(name):
+            raise ValueError(
+                f"`{name}` is not used by rope_type='{rope_type}' (it uses "
+                f"{sorted(accepted) or 'no parameters'}). Received: {name}={describe(value)}."
+            )
+    if rope_type == "llama3" and not parameters["high_freq_factor"] > parameters["low_freq_factor"]:
+        raise ValueError(
+            "`high_freq_factor` must be greater than `low_freq_factor`. Received: "
+            f"low_freq_factor={parameters['low_freq_factor']}, "
+            f"high_freq_factor={parameters['high_freq_factor']}."
+        )
+    if rope_type == "longrope" and len(parameters["short_factor"]) != len(parameters["long_factor"]):
+        raise ValueError(
+            "`short_factor` and `long_factor` must have the same length. Received "
+            f"{len(parameters['short_factor'])} and {len(parameters['long_factor'])} numbers."
+        )
+    return {
+        name: value
+        for name, value in parameters.items()
+        if name in accepted and value is not None
+    }
+
+
+def rope_frequencies(rope_type, rotary_dim, max_wavelength, parameters, sequence_length=None):
+    """`(inverse_frequencies, attention_scaling)` of `rope_type` for `rotary_dim`.
+
+    Args:
+        rope_type: a key of `ROPE_SCHEDULES`.
+        rotary_dim: even number of rotated features.
+        max_wavelength: the base (`rope_theta` in transformers).
+        parameters: keyword parameters of the schedule, as returned by
+            `check_rope_parameters`.
+        sequence_length: largest position seen plus one, for the schedules in
+            `LENGTH_DEPENDENT_SCHEDULES`; ignored by the others.
+
+    Returns:
+        `inverse_frequencies` of shape `(rotary_dim // 2,)` in float32 (numpy
+        unless `sequence_length` is a traced tensor) and `attention_scaling`, a
+        Python float.
+    """
+    schedule = get_rope_schedule(rope_type)
+    if rope_type in LENGTH_DEPENDENT_SCHEDULES:
+        return schedule(rotary_dim, max_wavelength, sequence_length=sequence_length, **parameters)
+    return schedule(rotary_dim, max_wavelength, **parameters)
+
+
+def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
+    """Cosine and sine of every position-frequency angle, in float32.
+
+    Args:
+        positions: float or int tensor of any shape `(...)`.
+        inverse_frequencies: `(rotary_dim // 2,)`.
+        attention_scaling: multiplies both results (YaRN, LongRoPE).
+
+    Returns:
+        `cos, sin`, each `(..., rotary_dim // 2)` float32.
+    """
+    positions = ops.cast(positions, "float32")
+    inverse_frequencies = ops.cast(inverse_frequencies, "float32")
+    # One float32 product per angle, rounded once, as transformers does.
+    angles = ops.expand_dims(positions, -1) * inverse_frequencies
+    cos, sin = ops.cos(angles), ops.sin(angles)
+    if attention_scaling != 1.0:
+        cos = cos * attention_scaling
+        sin = sin * attention_scaling
+    return cos, sin
+
+
+def _swap_pairs(inputs, half, interleaved):
+    """Exchange the two members of every feature pair (a permutation, no math)."""
+    # Reversing a length-2 axis beats slicing + concatenating the minor axis
+    # under XLA and equals keras-hub's stack + reshape in speed.
+    leading = tuple(ops.shape(inputs)[:-1])
+    paired_shape = leading + ((half, 2) if interleaved else (2, half))
+    paired = ops.reshape(inputs, paired_shape)
+    return ops.reshape(ops.flip(paired, axis=-1 if interleaved else -2), ops.shape(inputs))
+
+
+def _full_width_tables(cos, sin, interleaved):
+    """`(..., half)` cos/sin -> `(..., 2 * half)` tables with the sign folded into sine.
+
+    With them the rotation is `x * cos_table + swap(x) * signed_sin`, e.g. for
+    rotate-half `[x1, x2] * [c, c] + [x2, x1] * [-s, s]`, exactly transformers'
+    `x * cos + rotate_half(x) * sin`.
+    """
+    if interleaved:
+        cos_table = ops.repeat(cos, 2, axis=-1)
+        signed_sin = ops.reshape(
+            ops.stack([-sin, sin], axis=-1), tuple(ops.shape(sin)[:-1]) + (2 * sin.shape[-1],)
+        )
+    else:
+        cos_table = ops.concatenate([cos, cos], axis=-1)
+        signed_sin = ops.concatenate([-sin, sin], axis=-1)
+    return _materialize(cos_table, signed_sin)
+
+
+def _materialize(*tables):
+    """Keep XLA from fusing cos/sin into the per-element loop (JAX only).
+
+    Without the barrier XLA may recompute both transcendentals once per batch
+    and head instead of once per position; values are unchanged.
+    """
+    if keras.config.backend() == "jax":
+        import jax
+
+        if any(isinstance(table, jax.core.Tracer) for table in tables):
+            return jax.lax.optimization_barrier(tables)
+    return tables
+
+
+def apply_rope(inputs, cos, sin, interleaved=False):
+    """Rotate the first `2 * cos.shape[-1]` features of `inputs`; keep the rest.
+
+    Args:
+        inputs: `(..., features)`.
+        cos, sin: broadcastable to `(..., rotary_dim // 2)`, same dtype as
+            `inputs`.
+        interleaved: `False` pairs feature `i` with `i + rotary_dim // 2`
+            (rotate-half, GPT-NeoX / Llama); `True` pairs `2i` with `2i + 1`
+            (GPT-J / RoFormer).
+
+    Returns:
+        `(..., features)`, the same shape and dtype as `inputs`.
+    """
+    if keras.config.backend() == "torch":
+        from keras_embed.ops import _rope_torch
+
+        if _rope_torch.applies(inputs, cos, sin):
+            return _rope_torch.apply_rope(inputs, cos, sin, interleaved)
+    return apply_rope_portable(inputs, cos, sin, interleaved)
+
+
+def apply_rope_portable(inputs, cos, sin, interleaved=False):
+    """`apply_rope` in plain `keras.ops`, the reference for every fast path."""
+    half = cos.shape[-1]
+    rotary_dim = 2 * half
+    if rotary_dim < inputs.shape[-1]:
+        rotated, passed = ops.split(inputs, [rotary_dim], axis=-1)
+    else:
+        rotated, passed = inputs, None
+    cos_table, signed_sin = _full_width_tables(cos, sin, interleaved)
+    rotated = rotated * cos_table + _swap_pairs(rotated, half, interleaved) * signed_sin
+    if passed is None:
+        return rotated
+    return ops.concatenate([rotated, passed], axis=-1)

@@ -1,0 +1,96 @@
+"""The demo end to end on a tiny budget, plus its small helpers."""
+
+import numpy as np
+import pytest
+
+from keras_embed import cli
+from keras_embed.demo import run
+
+# A few stdlib files and a tiny model keep one run to seconds on every backend.
+TINY = dict(limit=40, steps=25, batch_size=16, hidden_size=32, num_layers=1, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
+    lines = []
+    report = run.run_demo(
+        minutes=None,
+        output_dir=str(folder / "out"),
+        cache_dir=str(folder / "cache"),
+        print_fn=lines.append,
+        **TINY,
+    )
+    return report, lines, folder / "out"
+
+
+def test_demo_training_lowers_held_out_loss(tiny_run):
+    report, _, _ = tiny_run
+    assert report["steps"] == TINY["steps"]
+    assert report["loss_after"] < report["loss_before"] - 0.2
+
+
+def test_demo_reloaded_model_predicts_the_same_logits(tiny_run):
+    report, _, folder = tiny_run
+    assert (folder / "model.keras").is_file()
+    assert report["reload_difference"] <= 1e-5
+
+
+def test_demo_reports_all_three_accuracies(tiny_run):
+    _, lines, _ = tiny_run
+    text = "\n".join(lines)
+    for label in ("untrained model", "unigram-frequency baseline", "trained model"):
+        assert label in text
+    assert "fill in the blank" in text
+    assert "nearest neighbours" in text
+
+
+def test_demo_writes_plots_or_says_why_not(tiny_run):
+    _, lines, folder = tiny_run
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert any("matplotlib is not installed" in line for line in lines)
+    else:
+        assert (folder / "loss_curve.png").stat().st_size > 1000
+        assert (folder / "embedding_projection.png").stat().st_size > 1000
+
+
+def test_demo_needs_a_budget():
+    with pytest.raises(ValueError, match="budget"):
+        run.run_demo(steps=None, minutes=None)
+
+
+@pytest.mark.parametrize("flag", ["--steps=0", "--minutes=-1", "--batch-size=0"])
+def test_cli_rejects_non_positive_budgets(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", flag])
+    assert exit_info.value.code == 2
+    assert flag.split("=")[0] in capsys.readouterr().err
+
+
+def test_cosine_neighbours_ranks_by_angle_not_length():
+    table = np.array(
+        [
+            [0.0, 0.0],  # reserved rows are never neighbours
+            [0.0, 0.0],
+            [0.0, 0.0],
+            [0.0, 0.0],
+            [1.0, 0.0],  # the query
+            [10.0, 1.0],  # long but nearly parallel: first
+            [0.1, 0.1],  # short, 45 degrees: second
+            [-1.0, 0.0],  # opposite: last
+        ]
+    )
+    np.testing.assert_array_equal(run.cosine_neighbours(table, 4, count=3), [5, 6, 7])
+
+
+def test_training_budget_stops_after_max_steps():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    budget = run.TrainingBudget(max_steps=3)
+    model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=2, epochs=5, verbose=0,
+              callbacks=[budget])
+    assert len(budget.losses) == 3
