@@ -85,6 +85,20 @@ def test_cosine_neighbours_ranks_by_angle_not_length():
     np.testing.assert_array_equal(run.cosine_neighbours(table, 4, count=3), [5, 6, 7])
 
 
+def test_training_budget_records_each_batch_loss_not_the_running_mean():
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+    model.layers[0].kernel.assign([[0.0]])
+    # With a zero kernel the loss of a batch is the mean square of its targets.
+    targets = np.array([[1.0], [1.0], [3.0], [3.0], [0.0], [0.0]])
+    budget = run.TrainingBudget()
+    model.compile(keras.optimizers.SGD(learning_rate=0.0), "mse")
+    model.fit(np.zeros((6, 1)), targets, batch_size=2, epochs=2, verbose=0, shuffle=False,
+              callbacks=[budget])
+    np.testing.assert_allclose(budget.losses, [1.0, 9.0, 0.0] * 2, atol=1e-5)
+
+
 def test_training_budget_stops_after_max_steps():
     import keras
 

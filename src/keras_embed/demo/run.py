@@ -71,8 +71,14 @@ class TrainingBudget(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.started = time.perf_counter()
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_mean = 0.0
+
     def on_train_batch_end(self, batch, logs=None):
-        self.losses.append(float(logs["loss"]))
+        # Keras logs the running mean over the epoch; undo it to get this batch's loss.
+        mean = float(logs["loss"])
+        self.losses.append((batch + 1) * mean - batch * self.epoch_mean)
+        self.epoch_mean = mean
         out_of_steps = self.max_steps is not None and len(self.losses) >= self.max_steps
         elapsed = time.perf_counter() - self.started
         out_of_time = self.max_seconds is not None and elapsed >= self.max_seconds
