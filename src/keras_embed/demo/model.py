@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_embed.layers import MaskedLMHead
 from keras_embed.layers import ReversibleEmbedding
-from keras_embed.layers.rotary_embedding import RotaryEmbedding
+from keras_embed.layers import RotaryEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_embed.demo")

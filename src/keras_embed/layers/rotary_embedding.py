@@ -46,9 +46,10 @@ class RotaryEmbedding(keras.layers.Layer):
     With the default arguments this is a drop-in replacement for
     `keras_hub.layers.RotaryEmbedding` (same arguments, defaults and numbers).
     `scaling_factor` divides the positions (linear position interpolation, as
-    in transformers and keras-hub since 2024); KerasNLP 0.9 and earlier scaled
-    the exponent instead, so checkpoints tuned with those versions need
-    `max_wavelength` adjusted rather than `scaling_factor`.
+    in transformers and later keras-hub releases). KerasNLP 0.9 and earlier
+    divided the exponent `2i / rotary_dim` by `scaling_factor` instead, which
+    amounts to the base `max_wavelength ** (1 / scaling_factor)`: to reproduce
+    such a layer, pass that base as `max_wavelength` with `scaling_factor=1`.
 
     `rope_type` picks the frequency schedule, one function each in
     `keras_embed.ops.rope`, and reproduces transformers 5.x numerically:
@@ -79,6 +80,29 @@ class RotaryEmbedding(keras.layers.Layer):
 
     YaRN and LongRoPE multiply cosine and sine by their attention scaling, as
     transformers does.
+
+    Exactness: frequency tables are float32 and correctly rounded, so they
+    agree with transformers' to within one float32 unit in the last place
+    (transformers takes torch's vectorised float32 `pow`, which is off by one
+    unit for about 1% of entries, depending on the CPU); given the same table,
+    outputs agree to 2e-6. At position `p` a one-unit table difference turns a
+    pair by up to `p * 1.2e-7` radians more or less, e.g. 4e-3 at 32k.
+
+    Where keras-hub 0.32 and transformers disagree (we follow transformers):
+
+    - keras-hub computes `max_wavelength ** (-2i / d)` with the backend's
+      `pow`; transformers `1 / max_wavelength ** (2i / d)`. The tables differ
+      by about one unit in the last place, visible at long positions only.
+    - keras-hub's `rope_type="dynamic"` divides every frequency by
+      `scaling_factor ** (d / (d - 2))`, a static rescale (here:
+      `rope_type="linear"` with that factor), not dynamic NTK.
+    - keras-hub multiplies cosine and sine with the inputs in the compute
+      dtype (bfloat16 under `mixed_bfloat16`) and defaults
+      `original_max_position_embeddings` to 4096 for YaRN; here the rotation
+      runs in float32 and YaRN requires the original length.
+    - keras-hub 0.32's third positional argument is `rope_type`; here it is
+      `sequence_axis`, as in earlier keras-hub releases, so the scheme
+      arguments are keyword-only.
 
     Args:
         max_wavelength: number above 1, the base of the geometric frequencies
@@ -142,7 +166,7 @@ class RotaryEmbedding(keras.layers.Layer):
     >>> import numpy as np
     >>> queries = np.ones((2, 8, 4, 16), dtype="float32")  # (batch, seq, heads, head_dim)
     >>> rotary = RotaryEmbedding(max_wavelength=10000)
-    >>> rotary(queries).shape
+    >>> tuple(rotary(queries).shape)
     (2, 8, 4, 16)
     >>> llama31 = RotaryEmbedding.from_hf_config({
     ...     "rope_theta": 500000.0,
@@ -151,7 +175,7 @@ class RotaryEmbedding(keras.layers.Layer):
     ...                      "low_freq_factor": 1.0, "high_freq_factor": 4.0,
     ...                      "original_max_position_embeddings": 8192},
     ... })
-    >>> llama31(queries, start_index=9000).shape
+    >>> tuple(llama31(queries, start_index=9000).shape)
     (2, 8, 4, 16)
 
     References:
