@@ -30,6 +30,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) -m pip install -q --no-deps "keras-hub==0.32.*"
 	$(PY) benchmarks/run.py
 
 clean:

@@ -30,6 +30,10 @@ def _build_parser():
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output", default="demo-output", help="folder for the model and plots")
     demo.set_defaults(handler=_run_demo)
+
+    from keras_embed.vectors.cli import add_subparser as add_vectors_subparser
+
+    add_vectors_subparser(commands)
     return parser
 
 

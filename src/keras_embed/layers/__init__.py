@@ -7,3 +7,4 @@ from keras_embed.layers.rotary_embedding import RotaryEmbedding
 from keras_embed.layers.sine_position_encoding import SinePositionEncoding
 from keras_embed.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_embed.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
+from keras_embed.vectors.layers import SemiFrozenReversibleEmbedding

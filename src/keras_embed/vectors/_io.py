@@ -1,0 +1,278 @@
+"""Opening, sniffing, chunked reading and atomic writing of vector files (private)."""
+
+import bz2
+import contextlib
+import gzip
+import lzma
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from keras_embed.vectors.progress import Progress
+
+# Leading bytes of the compressed containers we read transparently.
+_COMPRESSION_MAGIC = {
+    b"\x1f\x8b": ("gzip", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
+    b"BZh": ("bz2", bz2.BZ2File),
+    b"\xfd7zXZ\x00": ("xz", lzma.LZMAFile),
+}
+_COMPRESSION_BY_SUFFIX = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+PROGRESS_MIN_BYTES = 8 << 20  # Files smaller than this load without a bar.
+
+
+class VectorsFileError(ValueError):
+    """A vectors file is malformed; the message names the file, where and why."""
+
+
+class Loaded(NamedTuple):
+    """What a format reader returns."""
+
+    words: list
+    matrix: Any
+    where: Callable  # row -> "line 12" / "byte offset 345", for messages.
+    subwords: Any = None
+    details: dict = {}
+
+
+def file_error(path, where, message):
+    """`VectorsFileError("<path>, <where>: <message>")`; `where` may be None."""
+    location = f"{path}, {where}" if where else f"{path}"
+    return VectorsFileError(f"{location}: {message}")
+
+
+class Source:
+    """A vectors file opened for reading, decompressed on the fly.
+
+    Args:
+        path: the file.
+        progress: `True`, `False`, or `None` to show a bar for files over
+            `PROGRESS_MIN_BYTES`.
+        description: the bar's label.
+
+    `read`/`readinto` return decompressed bytes; `offset` counts how many were
+    returned so far (what error messages quote); `size` is the size on disk.
+    """
+
+    def __init__(self, path, progress=None, description="loading"):
+        self.path = os.fspath(path)
+        try:
+            self._raw = open(self.path, "rb")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"No vectors file at {self.path!r}.") from None
+        self.size = os.fstat(self._raw.fileno()).st_size
+        head = self._raw.read(6)
+        self._raw.seek(0)
+        self.compression = None
+        self._stream = self._raw
+        for magic, (name, opener) in _COMPRESSION_MAGIC.items():
+            if head.startswith(magic):
+                self.compression = name
+                self._stream = opener(self._raw)
+                break
+        self.offset = 0
+        self._pushed_back = b""
+        show = self.size >= PROGRESS_MIN_BYTES if progress is None else bool(progress)
+        self._progress = Progress(self.size, description=description) if show else None
+
+    @property
+    def compressed(self):
+        return self.compression is not None
+
+    def read(self, size):
+        if self._pushed_back:
+            data, self._pushed_back = self._pushed_back[:size], self._pushed_back[size:]
+            if len(data) < size:
+                data += self._stream.read(size - len(data))
+        else:
+            data = self._stream.read(size)
+        self.offset += len(data)
+        self._tick()
+        return data
+
+    def readinto(self, buffer):
+        if self._pushed_back:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        count = self._stream.readinto(buffer)
+        self.offset += count
+        self._tick()
+        return count
+
+    def push_back(self, data):
+        """Return `data` (the bytes just read) so the next read sees it again."""
+        self._pushed_back = data + self._pushed_back
+        self.offset -= len(data)
+
+    def skip(self, size):
+        """Move `size` bytes forward without keeping them."""
+        from_buffer = min(size, len(self._pushed_back))
+        self._pushed_back = self._pushed_back[from_buffer:]
+        self.offset += from_buffer
+        size -= from_buffer
+        if not self.compressed:
+            self._raw.seek(size, 1)
+            self.offset += size
+            self._tick()
+            return
+        while size > 0:
+            data = self.read(min(size, 1 << 24))
+            if not data:
+                return
+            size -= len(data)
+
+    def read_exact(self, size, what):
+        """Exactly `size` bytes, or a truncation error naming `what`."""
+        start = self.offset
+        data = self.read(size)
+        if len(data) != size:
+            raise file_error(
+                self.path,
+                f"byte offset {start}",
+                f"file ends after {len(data)} of the {size} bytes of {what} (truncated?)",
+            )
+        return data
+
+    def peek(self, size):
+        """The first `size` decompressed bytes, without consuming them (at start only)."""
+        if self.offset:
+            raise RuntimeError("peek() works only before reading.")
+        data = self._stream.read(size)
+        self._stream.seek(0)
+        return data
+
+    def remaining_bound(self):
+        """Upper bound on the decompressed bytes left, or None when unknown."""
+        return None if self.compressed else self.size - self.offset
+
+    def _tick(self):
+        if self._progress is not None:
+            self._progress.update(self._raw.tell())
+
+    def close(self, completed=True):
+        if self._progress is not None:
+            self._progress.close(completed)
+        if self._stream is not self._raw:
+            self._stream.close()
+        self._raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, traceback):
+        self.close(completed=exc_type is None)
+
+
+def iter_line_blocks(source, block_size, first_line=1):
+    """Yield `(line_number, block)`: whole lines of about `block_size` bytes.
+
+    Each block ends with b"\\n" except possibly the last one of the file;
+    `line_number` is the 1-based number of the block's first line.
+    """
+    carry = b""
+    line = first_line
+    while True:
+        data = source.read(block_size)
+        if not data:
+            if carry:
+                yield line, carry
+            return
+        data = carry + data if carry else data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        block, carry = data[:cut], data[cut:]
+        yield line, block
+        line += block.count(b"\n")
+
+
+class GrowingMatrix:
+    """A `(rows, dim)` array filled block by block, growing in place when needed.
+
+    Growth uses `ndarray.resize`, which reallocates without a second copy of the
+    data on Linux (large blocks are remapped), keeping peak memory near the
+    final size.
+    """
+
+    def __init__(self, capacity, dim, dtype):
+        self.array = np.empty((max(capacity, 1), dim), dtype=dtype)
+        self.rows = 0
+
+    def reserve(self, count):
+        """A writable view of the next `count` rows (the caller fills them)."""
+        needed = self.rows + count
+        capacity = self.array.shape[0]
+        if needed > capacity:
+            self.array.resize((max(needed, 2 * capacity), self.array.shape[1]), refcheck=False)
+        view = self.array[self.rows : needed]
+        self.rows = needed
+        return view
+
+    def finish(self):
+        if self.rows != self.array.shape[0]:
+            self.array.resize((self.rows, self.array.shape[1]), refcheck=False)
+        array, self.array = self.array, None
+        return array
+
+
+@contextlib.contextmanager
+def atomic_output(path, compress=None):
+    """Write to a temporary file beside `path`, then rename it into place.
+
+    Yields a binary file object; compressed with gzip/bz2/xz when `path` ends
+    in .gz/.bz2/.xz (or as `compress` says). A failure removes the temporary
+    file, so `path` is either the old file or the complete new one.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1].lower()
+    opener = _COMPRESSION_BY_SUFFIX.get(suffix) if compress is None else compress
+    handle, temporary = tempfile.mkstemp(
+        dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".partial"
+    )
+    try:
+        with os.fdopen(handle, "wb") as raw:
+            if opener is None:
+                yield raw
+            else:
+                with opener(raw, "wb") as stream:
+                    yield stream
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temporary)
+        raise
+
+
+def decode_words(raw_words, path, encoding_errors, where):
+    """Decode UTF-8 words in bulk; `where(i)` says where raw word `i` sits.
+
+    Words are joined on b"\\n" (no word holds one) and decoded in one call;
+    on a strict failure the offending word is located for the message.
+    """
+    if not raw_words:
+        return []
+    joined = b"\n".join(raw_words)
+    try:
+        text = joined.decode("utf-8", encoding_errors)
+    except UnicodeDecodeError as error:
+        lengths = np.fromiter(map(len, raw_words), dtype=np.int64, count=len(raw_words))
+        ends = np.cumsum(lengths + 1)
+        bad = int(np.searchsorted(ends, error.start, side="right"))
+        raise file_error(
+            path,
+            where(bad),
+            f"word {raw_words[bad]!r} is not valid UTF-8 ({error.reason}); pass "
+            "encoding_errors='replace' or 'ignore' to load it anyway",
+        ) from None
+    words = text.split("\n")
+    if len(words) != len(raw_words):  # A word held b"\n": decode one by one.
+        words = [word.decode("utf-8", encoding_errors) for word in raw_words]
+    return words

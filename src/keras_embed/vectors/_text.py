@@ -1,0 +1,199 @@
+"""Reading and writing `word v1 v2 ... vdim` text lines (private).
+
+Shared by the word2vec text, fastText `.vec` and GloVe formats. Lines split
+on the ASCII space only (a token may hold other Unicode spaces), and the token
+is everything before the last `dim` fields, so GloVe 840B tokens that contain
+spaces load intact. Numbers are parsed a block at a time by `parse_decimals`.
+"""
+
+import numpy as np
+
+from keras_embed.vectors._decimal import DecimalSyntaxError, parse_decimals
+from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
+
+BLOCK_BYTES = 1 << 20  # Small blocks keep the parser's scratch arrays in cache.
+_TRAILING = b" \t\r"
+
+
+def split_line(line, dim, token_spaces=True):
+    """`(word, numbers)` of one line, or `(None, found_numbers)` if it has the
+    wrong number of fields (too few; or too many when not `token_spaces`)."""
+    spaces = line.count(b" ")
+    if spaces == dim:
+        word, _, numbers = line.partition(b" ")
+        return word, numbers
+    if spaces < dim or not token_spaces:
+        return None, spaces
+    cut = -1
+    for _ in range(spaces - dim + 1):  # The token holds the first spaces.
+        cut = line.index(b" ", cut + 1)
+    return line[:cut], line[cut + 1 :]
+
+
+def field_count(line):
+    """How many space-separated fields a stripped line has."""
+    return line.count(b" ") + 1 if line else 0
+
+
+def _locate_bad_line(path, lines, first_line, dim, dtype, token_spaces):
+    """Raise the error for the first line of a block that does not parse."""
+    for number, line in enumerate(lines, start=first_line):
+        word, numbers = split_line(line.rstrip(_TRAILING), dim, token_spaces)
+        try:
+            values = parse_decimals(numbers, dtype) if word is not None else None
+        except DecimalSyntaxError as error:
+            raise file_error(
+                path, f"line {number}", f"{error.token!r} is not a number"
+            ) from None
+        if values is None or values.size != dim:
+            found = numbers if word is None else values.size
+            raise file_error(
+                path,
+                f"line {number}",
+                f"expected a word and {dim} numbers separated by single spaces, "
+                f"found {found} numbers",
+            )
+    raise AssertionError("block failed to parse but every line parses")  # pragma: no cover
+
+
+def read_text_lines(source, dim, count, limit, dtype, encoding_errors, first_line, token_spaces):
+    """Read `word v1 ... vdim` lines from `source` (after any header).
+
+    Args:
+        source: an open `Source`, positioned at the first vector line.
+        dim: number of values per line.
+        count: vectors the header promises, or None (GloVe: read to the end).
+        limit: stop after this many vectors, or None.
+        dtype: dtype of the returned matrix.
+        encoding_errors: how to handle invalid UTF-8 in words.
+        first_line: 1-based line number of the first vector line.
+        token_spaces: whether words may contain ASCII spaces (GloVe); if not,
+            a line with too many fields is an error.
+
+    Returns:
+        `(words, matrix, lines)`: decoded words, the `(rows, dim)` matrix and
+        the line number of each row (for duplicate-word messages).
+    """
+    path = source.path
+    wanted = count if limit is None else (limit if count is None else min(count, limit))
+    remaining = source.remaining_bound()
+    if wanted is not None:
+        capacity = wanted
+        if remaining is not None:  # Each line holds at least "w" + dim * " 0" + "\n".
+            capacity = min(capacity, remaining // (2 * dim + 2) + 1)
+        elif source.compressed:
+            capacity = min(capacity, 1 << 16)
+    else:
+        capacity = 1 << 12 if remaining is None else remaining // (2 * dim + 2) + 1
+        capacity = min(capacity, 1 << 16)
+    matrix = GrowingMatrix(capacity, dim, dtype)
+    words, line_numbers = [], []
+    blank_line = None  # Blank lines are allowed only at the end of the file.
+    rows = 0
+    for block_line, block in iter_line_blocks(source, BLOCK_BYTES, first_line):
+        lines = block.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        stripped = [line.rstrip(_TRAILING) for line in lines]
+        numbers_of_block, words_of_block, numbers_of_lines = [], [], []
+        for offset, line in enumerate(stripped):
+            if not line:
+                if blank_line is None:
+                    blank_line = block_line + offset
+                continue
+            if blank_line is not None:
+                raise file_error(
+                    path, f"line {blank_line}", "blank line before more vectors"
+                )
+            if wanted is not None and rows + len(words_of_block) >= wanted:
+                if count is not None and (limit is None or limit > count):
+                    raise file_error(
+                        path,
+                        f"line {block_line + offset}",
+                        f"the header promises {count} vectors but more lines follow",
+                    )
+                break
+            word, numbers = split_line(line, dim, token_spaces)
+            if word is None:
+                _locate_bad_line(path, [line], block_line + offset, dim, dtype, token_spaces)
+            if not word:
+                raise file_error(path, f"line {block_line + offset}", "the word is empty")
+            words_of_block.append(word)
+            numbers_of_block.append(numbers)
+            numbers_of_lines.append(block_line + offset)
+        if words_of_block:
+            try:
+                values = parse_decimals(b" ".join(numbers_of_block), dtype)
+            except DecimalSyntaxError:
+                values = None
+            if values is None or values.size != len(words_of_block) * dim:
+                _locate_bad_line(
+                    path,
+                    stripped[: numbers_of_lines[-1] - block_line + 1],
+                    block_line,
+                    dim,
+                    dtype,
+                    token_spaces,
+                )
+            matrix.reserve(len(words_of_block))[...] = values.reshape(-1, dim)
+            first_row = rows
+            words.extend(
+                decode_words(
+                    words_of_block,
+                    path,
+                    encoding_errors,
+                    lambda i, lines=numbers_of_lines: f"line {lines[i]}",
+                )
+            )
+            line_numbers.extend(numbers_of_lines)
+            rows = first_row + len(words_of_block)
+        if wanted is not None and rows >= wanted:
+            break
+    if count is not None and rows < count and (limit is None or rows < limit):
+        raise file_error(
+            path,
+            f"line {first_line + rows}",
+            f"the header promises {count} vectors but the file ends after {rows} "
+            "(truncated, or a wrong count in the header?)",
+        )
+    if count is not None and limit is None:
+        _reject_extra_lines(source, path, count, first_line + rows)
+    return words, matrix.finish(), line_numbers
+
+
+def _reject_extra_lines(source, path, count, line):
+    """After the promised vectors only blank lines may follow."""
+    while True:
+        data = source.read(BLOCK_BYTES)
+        if not data:
+            return
+        if data.strip():
+            raise file_error(
+                path,
+                f"line {line}",
+                f"the header promises {count} vectors but more lines follow",
+            )
+
+
+def check_writable_words(words, path, format, spaces_allowed):
+    """Refuse words that the format cannot store so that they read back."""
+    for row, word in enumerate(words):
+        if not word or "\n" in word or "\r" in word or (" " in word and not spaces_allowed):
+            raise ValueError(
+                f"Cannot save to {path!r} as {format!r}: word {row} is {word!r}, and "
+                f"{format!r} cannot store empty words, line breaks"
+                + ("" if spaces_allowed else " or spaces")
+                + ". Use format='native' instead."
+            )
+
+
+def write_text_lines(vectors, stream, chunk_rows=4096):
+    """Write `word v1 ... vdim` lines; values as `%.9g`, exact for float32."""
+    matrix = vectors.matrix
+    for start in range(0, len(vectors.words), chunk_rows):
+        rows = np.asarray(matrix[start : start + chunk_rows], dtype=np.float32).tolist()
+        lines = [
+            word + " " + " ".join(map("{:.9g}".format, row))
+            for word, row in zip(vectors.words[start : start + chunk_rows], rows)
+        ]
+        stream.write(("\n".join(lines) + "\n").encode("utf-8"))

@@ -1,0 +1,217 @@
+"""`load` and `save`: the vector file formats, registered by name."""
+
+import codecs
+import numbers
+import os
+import struct
+
+import numpy as np
+
+from keras_embed._validation import describe
+from keras_embed.vectors import fasttext_bin, glove, native, word2vec
+from keras_embed.vectors._io import Source, atomic_output, file_error
+from keras_embed.vectors.vectors import Vectors
+
+READERS = {
+    "word2vec_binary": word2vec.read_binary,
+    "word2vec_text": word2vec.read_text,
+    "glove": glove.read,
+    "fasttext_bin": fasttext_bin.read,
+}
+WRITERS = {
+    "word2vec_binary": word2vec.write_binary,
+    "word2vec_text": word2vec.write_text,
+    "glove": glove.write,
+}
+FORMATS = tuple(READERS) + ("native",)
+ALIASES = {
+    "word2vec": "word2vec_binary",
+    "word2vec_bin": "word2vec_binary",
+    "text": "word2vec_text",
+    "vec": "word2vec_text",
+    "fasttext_vec": "word2vec_text",
+    "fasttext": "fasttext_bin",
+    "bin": "fasttext_bin",
+}
+_SAVE_SUFFIXES = {".bin": "word2vec_binary", ".vec": "word2vec_text", ".w2v": "word2vec_binary"}
+_COMPRESSION_SUFFIXES = (".gz", ".bz2", ".xz")
+_NUMBER_TEXT = frozenset(b"0123456789+-.eEnaifNAIF \t\r\n")
+_SNIFF_BYTES = 1 << 16
+
+
+def canonical_format(format, for_saving=False):
+    if format is None:
+        return None
+    name = ALIASES.get(format, format) if isinstance(format, str) else format
+    known = (tuple(WRITERS) + ("native",)) if for_saving else FORMATS
+    if name not in known:
+        raise ValueError(
+            f"`format` must be one of {known} (or an alias: {sorted(ALIASES)}). "
+            f"Received: format={describe(format)}."
+        )
+    return name
+
+
+def sniff_format(path):
+    """The format of the file at `path`, told from its (decompressed) content."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if native.is_native(path):
+            return "native"
+        raise ValueError(
+            f"{path!r} is a directory but not a keras_embed.vectors directory "
+            f"(no {native.META_FILE})."
+        )
+    with Source(path, progress=False) as source:
+        head = source.peek(_SNIFF_BYTES)
+    if not head.strip():
+        raise file_error(path, None, "the file is empty; expected word vectors")
+    if len(head) >= 8 and struct.unpack("<i", head[:4])[0] == fasttext_bin.MAGIC:
+        return "fasttext_bin"
+    newline = head.find(b"\n")
+    first_line = head[: newline if newline >= 0 else len(head)].rstrip(b"\r")
+    header = word2vec.HEADER.match(first_line)
+    if header is None:
+        return "glove"
+    dim = int(header.group(2))
+    body = head[newline + 1 :] if newline >= 0 else b""
+    return "word2vec_text" if _is_text_vector_line(body, dim) else "word2vec_binary"
+
+
+def _is_text_vector_line(body, dim):
+    """Whether the first line of `body` reads as `word v1 ... vdim` in text.
+
+    A binary record's float bytes almost never split on spaces into `dim`
+    fields made of digits, signs, dots and exponents only.
+    """
+    end = body.find(b"\n")
+    line = (body[:end] if end >= 0 else body).rstrip(b" \t\r")
+    fields = line.split(b" ")
+    if end >= 0 and len(fields) < dim + 1:
+        return False
+    numbers = b" ".join(fields[1:][-dim:])
+    return bool(numbers) and set(numbers) <= _NUMBER_TEXT and any(48 <= c <= 57 for c in numbers)
+
+
+def load(path, format=None, limit=None, dtype="float32", encoding_errors="strict", progress=None):
+    """Load pre-trained word vectors from a file.
+
+    Reads word2vec binary and text, fastText `.vec` (word2vec text) and `.bin`,
+    GloVe text and keras-embed's native directory format, telling the format
+    from the file's content when `format` is None. Files compressed with
+    gzip, bzip2 or xz are read transparently. Numbers are parsed in bulk, a
+    block of lines (or binary records) at a time.
+
+    Args:
+        path: the file (or native directory).
+        format: one of `"word2vec_binary"`, `"word2vec_text"`, `"glove"`,
+            `"fasttext_bin"`, `"native"` (aliases: `"word2vec"`, `"vec"`,
+            `"fasttext"`), or None to guess.
+        limit: read only the first `limit` vectors (the rest of the file is
+            not read), or None for all.
+        dtype: float dtype of the matrix.
+        encoding_errors: how to decode words that are not valid UTF-8:
+            `"strict"` (an error naming the place), `"replace"` or `"ignore"`.
+        progress: show a progress bar on stderr: True, False, or None for
+            files over 8 MB.
+
+    Returns:
+        A `Vectors`. For a fastText `.bin` it also has `subwords`, so vectors
+        of out-of-vocabulary words can be built.
+
+    Raises:
+        VectorsFileError: (a `ValueError`) for a malformed file, naming the
+            file, the line or byte offset and what was expected.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.vec")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write("2 3\\nking 0.5 0.1 -0.2\\nqueen 0.45 0.2 -0.1\\n")
+    >>> vectors = load(path)
+    >>> vectors.format, vectors.words, vectors.matrix.shape
+    ('word2vec_text', ['king', 'queen'], (2, 3))
+    """
+    name = canonical_format(format)
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, numbers.Integral) or limit <= 0
+    ):
+        raise ValueError(
+            f"`limit` must be a positive integer or None. Received: limit={describe(limit)}."
+        )
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError:
+        raise ValueError(f"`dtype` must be a float dtype. Received: dtype={describe(dtype)}.") from None
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"`dtype` must be a float dtype. Received: dtype={describe(dtype)}.")
+    try:
+        codecs.lookup_error(encoding_errors)
+    except (LookupError, TypeError):
+        raise ValueError(
+            "`encoding_errors` must be an error handler such as 'strict', 'replace' or "
+            f"'ignore'. Received: encoding_errors={describe(encoding_errors)}."
+        ) from None
+    path = os.fspath(path)
+    if name is None:
+        name = sniff_format(path)
+    if name == "native":
+        loaded = native.read(path, limit, dtype, encoding_errors)
+    else:
+        if os.path.isdir(path):
+            raise ValueError(f"{path!r} is a directory; format {name!r} needs a file.")
+        description = f"loading {os.path.basename(path)}"
+        with Source(path, progress=progress, description=description) as source:
+            loaded = READERS[name](source, limit, dtype, encoding_errors)
+    vectors = Vectors(loaded.words, loaded.matrix, loaded.subwords, _where=loaded.where, _path=path)
+    vectors.format = name
+    vectors.details = dict(loaded.details)
+    return vectors
+
+
+def save(vectors, path, format=None):
+    """Write `vectors` to `path` in a format gensim and fastText read back.
+
+    The file is written under a temporary name beside `path` and renamed
+    into place at the end, so a failure never leaves a half-written file.
+
+    Args:
+        vectors: a `Vectors`.
+        path: destination. A `.gz`, `.bz2` or `.xz` suffix compresses.
+        format: `"word2vec_binary"`, `"word2vec_text"`, `"glove"` or
+            `"native"` (a directory whose matrix loads memory-mapped). None
+            picks from the suffix: `.bin` word2vec binary, `.vec` word2vec
+            text, no suffix native.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> from keras_embed.vectors import Vectors
+    >>> folder = tempfile.mkdtemp()
+    >>> vectors = Vectors(["a", "b"], np.eye(2, dtype="float32"))
+    >>> save(vectors, os.path.join(folder, "vectors.bin"))
+    >>> save(vectors, os.path.join(folder, "native"))  # Loads memory-mapped.
+    >>> load(os.path.join(folder, "native")).words
+    ['a', 'b']
+    """
+    path = os.fspath(path)
+    name = canonical_format(format, for_saving=True)
+    if name is None:
+        stem = path
+        for suffix in _COMPRESSION_SUFFIXES:
+            if stem.lower().endswith(suffix):
+                stem = stem[: -len(suffix)]
+        extension = os.path.splitext(stem)[1].lower()
+        name = _SAVE_SUFFIXES.get(extension, "native" if not extension else None)
+        if name is None:
+            raise ValueError(
+                f"Cannot tell the format from the name {path!r}; pass `format=` one of "
+                f"{tuple(WRITERS) + ('native',)}."
+            )
+    if name == "native":
+        native.write(vectors, path, subwords=vectors.subwords)
+        return
+    with atomic_output(path) as stream:
+        WRITERS[name](vectors, stream, path)
