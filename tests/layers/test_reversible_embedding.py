@@ -214,3 +214,21 @@ def test_bad_constructor_arguments_raise(kwargs, message):
     arguments = {"input_dim": VOCABULARY, "output_dim": WIDTH, **kwargs}
     with pytest.raises(ValueError, match=message):
         ReversibleEmbedding(**arguments)
+
+
+def test_from_vectors_aligns_rows_to_the_vocabulary_and_reports_coverage():
+    from keras_embed.vectors import Vectors
+    from keras_embed.vectors.layers import SemiFrozenReversibleEmbedding
+
+    matrix = np.arange(6, dtype="float32").reshape(3, 2)
+    vectors = Vectors(["cat", "the", "sat"], matrix)
+    layer, coverage = ReversibleEmbedding.from_vectors(
+        vectors, vocabulary=["the", "mat", "cat"], missing="zeros"
+    )
+    assert type(layer) is ReversibleEmbedding
+    np.testing.assert_array_equal(to_numpy(layer.embeddings), [matrix[1], [0, 0], matrix[0]])
+    assert (coverage.found, coverage.missing) == (2, 1)
+    semi_frozen, _ = ReversibleEmbedding.from_vectors(
+        vectors, vocabulary=["the", "mat"], trainable="missing_only"
+    )
+    assert isinstance(semi_frozen, SemiFrozenReversibleEmbedding)

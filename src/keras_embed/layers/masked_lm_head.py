@@ -8,6 +8,7 @@ from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import concrete_value
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
+from keras_embed.ops.cross_entropy import reverse_cross_entropy
 
 
 def gather_positions(inputs, mask_positions):
@@ -110,6 +111,7 @@ class MaskedLMHead(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
+    >>> from keras_embed.layers import ReversibleEmbedding
     >>> embedding = ReversibleEmbedding(input_dim=100, output_dim=16)
     >>> token_ids = np.random.randint(0, 100, size=(2, 10))
     >>> mask_positions = np.array([[1, 4, 7], [0, 2, 9]])
@@ -225,6 +227,95 @@ class MaskedLMHead(keras.layers.Layer):
         if self.activation is not None:
             logits = self.activation(logits)
         return logits
+
+    def compute_loss(self, inputs, mask_positions, mask_ids, mask_weights=None, **options):
+        """Cross-entropy at the masked positions, without the masked logits.
+
+        Gathers `inputs` at `mask_positions` first, applies the dense layer
+        and the layer norm, then runs `keras_embed.ops.reverse_cross_entropy`
+        with the projection (the tied table or the head's kernel), the output
+        bias and `mask_weights` as sample weights. With the default
+        `reduction="mean"` it equals the softmax cross-entropy of
+        `self(inputs, mask_positions)` against `mask_ids`, weighted by
+        `mask_weights` and divided by their sum, but the
+        `(batch, masks, vocabulary_size)` logits never exist.
+
+        Args:
+            inputs: encoder outputs of shape `(batch, sequence, hidden)`.
+            mask_positions: integer positions of shape `(batch, masks)`.
+            mask_ids: integer ids of shape `(batch, masks)`, the original
+                tokens at `mask_positions`.
+            mask_weights: optional float weights of shape `(batch, masks)`,
+                0 for padding masks (as `MaskedLMMaskGenerator` returns).
+            **options: other keyword arguments of `reverse_cross_entropy`:
+                `chunk_size`, `ignore_index`, `label_smoothing`, `z_loss`,
+                `reduction`.
+
+        Returns:
+            A float32 scalar, or float32 losses of shape `(batch, masks)`
+            with `reduction="none"`.
+
+        Raises:
+            ValueError: if `activation` is not `None` or `"softmax"` (the
+                loss is computed from logits), or if the tied embedding has
+                a `logit_soft_cap` (the head adds its bias after the cap,
+                the fused loss before).
+
+        Example, training with `model.fit`:
+
+        >>> import numpy as np
+        >>> from keras_embed.layers import ReversibleEmbedding
+        >>> class TinyMaskedLM(keras.Model):
+        ...     def __init__(self, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.embedding = ReversibleEmbedding(100, 16)
+        ...         self.head = MaskedLMHead(token_embedding=self.embedding)
+        ...         # call() never runs the head: build it before the optimizer.
+        ...         self.head.build((None, 10, 16), (None, 3))
+        ...     def call(self, inputs):
+        ...         token_ids, mask_positions = inputs
+        ...         return self.embedding(token_ids)  # the encoder's outputs
+        ...     def compute_loss(self, x=None, y=None, y_pred=None,
+        ...                      sample_weight=None, training=True):
+        ...         return self.head.compute_loss(y_pred, x[1], y, sample_weight)
+        >>> model = TinyMaskedLM()
+        >>> model.compile(optimizer="adam")
+        >>> token_ids = np.random.randint(0, 100, size=(4, 10))
+        >>> mask_positions = np.array([[1, 4, 7]] * 4)
+        >>> mask_ids = np.take_along_axis(token_ids, mask_positions, axis=1)
+        >>> mask_weights = np.ones((4, 3), "float32")
+        >>> history = model.fit(
+        ...     (token_ids, mask_positions), mask_ids, sample_weight=mask_weights,
+        ...     verbose=0)
+        """
+        if self.activation not in (None, keras.activations.linear, keras.activations.softmax):
+            raise ValueError(
+                "`compute_loss` needs logits: `activation` must be None or 'softmax'. "
+                f"Received: activation={keras.activations.serialize(self.activation)!r}."
+            )
+        if self.token_embedding is not None and self.token_embedding.logit_soft_cap is not None:
+            raise ValueError(
+                "`compute_loss` does not support a `token_embedding` with a "
+                "`logit_soft_cap`: the head adds its output bias after the cap. "
+                f"Received: logit_soft_cap={self.token_embedding.logit_soft_cap}."
+            )
+        if not self.built:
+            self.build(tuple(inputs.shape), tuple(mask_positions.shape))
+        x = self.hidden_at_positions(inputs, mask_positions)  # (batch, masks, hidden)
+        if self.token_embedding is not None:
+            return self.token_embedding.reverse_loss(
+                x, mask_ids, bias=self._bias, sample_weight=mask_weights, **options
+            )
+        return reverse_cross_entropy(
+            x,
+            self._kernel,
+            mask_ids,
+            transpose=False,
+            bias=self._bias,
+            sample_weight=mask_weights,
+            compute_dtype=reverse_compute_dtype(self.compute_dtype),
+            **options,
+        )
 
     def compute_output_shape(self, inputs_shape, mask_positions_shape):
         return tuple(mask_positions_shape) + (self.vocabulary_size,)

@@ -7,6 +7,7 @@ from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import lookup_rows
 
 
@@ -173,6 +174,102 @@ class ReversibleEmbedding(keras.layers.Embedding):
             cap = ops.cast(self.logit_soft_cap, dtype)
             logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
         return logits
+
+    def reverse_loss(self, hidden, labels, **options):
+        """Softmax cross-entropy of the reverse projection, without its logits.
+
+        Equals `keras.losses.sparse_categorical_crossentropy(labels,
+        self(hidden, reverse=True), from_logits=True)` averaged over the
+        tokens, but runs `keras_embed.ops.reverse_cross_entropy` on the
+        layer's own table (tied or untied), `reverse_dtype` and
+        `logit_soft_cap`, chunk by chunk: the `(..., input_dim)` logits never
+        exist, in the forward pass or in the gradient.
+
+        Args:
+            hidden: float tensor of shape `(..., output_dim)`.
+            labels: integer tensor of shape `(...)` of ids in
+                `[0, input_dim)` or `ignore_index`.
+            **options: other keyword arguments of `reverse_cross_entropy`:
+                `bias` (added before the soft cap), `chunk_size`,
+                `ignore_index`, `sample_weight`, `label_smoothing`,
+                `z_loss`, `reduction`.
+
+        Returns:
+            A float32 scalar, or float32 losses of shape `(...)` with
+            `reduction="none"`.
+
+        Example, training with `model.fit` (the model returns hidden states;
+        `compute_loss` turns them into the loss):
+
+        >>> import numpy as np
+        >>> class TinyLanguageModel(keras.Model):
+        ...     def __init__(self, **kwargs):
+        ...         super().__init__(**kwargs)
+        ...         self.embedding = ReversibleEmbedding(100, 16)
+        ...         self.dense = keras.layers.Dense(16, activation="tanh")
+        ...     def call(self, token_ids):
+        ...         return self.dense(self.embedding(token_ids))
+        ...     def compute_loss(self, x=None, y=None, y_pred=None,
+        ...                      sample_weight=None, training=True):
+        ...         loss = self.embedding.reverse_loss(
+        ...             y_pred, y, sample_weight=sample_weight)
+        ...         return loss + ops.sum(self.losses) if self.losses else loss
+        >>> model = TinyLanguageModel()
+        >>> model.compile(optimizer="adam")  # no `loss=`: compute_loss is the loss
+        >>> token_ids = np.random.randint(0, 100, size=(4, 9))
+        >>> history = model.fit(token_ids[:, :-1], token_ids[:, 1:], verbose=0)
+        """
+        taken = sorted({"transpose", "logit_soft_cap", "compute_dtype"} & set(options))
+        if taken:
+            raise ValueError(
+                f"`reverse_loss` takes {taken} from the layer (`tie_weights`, "
+                "`logit_soft_cap`, `reverse_dtype`); set them on the layer instead."
+            )
+        if not self.built:
+            self.build()
+        table = self.embeddings if self.tie_weights else self.reverse_embeddings
+        return reverse_cross_entropy(
+            hidden,
+            table,
+            labels,
+            transpose=self.tie_weights,
+            logit_soft_cap=self.logit_soft_cap,
+            compute_dtype=reverse_compute_dtype(self.compute_dtype, self.reverse_dtype),
+            **options,
+        )
+
+    @classmethod
+    def from_vectors(
+        cls, vectors, vocabulary=None, trainable=True, missing="matched_normal", **kwargs
+    ):
+        """A layer initialised from pre-trained vectors, and a coverage report.
+
+        Rows follow `vocabulary` (a list of tokens or a `keras.layers.StringLookup`,
+        whose padding / OOV / mask rows stay where it puts them); tokens the
+        vectors lack are filled as `missing` says. See
+        `keras_embed.vectors.embedding_from_vectors` for every argument.
+
+        Args:
+            vectors: a `keras_embed.vectors.Vectors` (e.g. from `vectors.load`).
+            vocabulary: tokens in id order, a `StringLookup`, or `None` for the
+                vectors' own words.
+            trainable: `True`, `False`, or `"missing_only"`, which returns a
+                `SemiFrozenReversibleEmbedding` whose pre-trained rows never change.
+            missing: how rows absent from the vectors are initialised:
+                `"matched_normal"` (a normal with the vectors' mean and standard
+                deviation), `"zeros"`, `"uniform"` or `"subwords"` (fastText
+                n-grams, needs a fastText `.bin`).
+            **kwargs: `case_fold`, `seed`, and further `ReversibleEmbedding`
+                arguments.
+
+        Returns:
+            `(layer, coverage)`.
+        """
+        from keras_embed.vectors.layers import embedding_from_vectors
+
+        return embedding_from_vectors(
+            vectors, vocabulary=vocabulary, trainable=trainable, missing=missing, **kwargs
+        )
 
     def compute_mask(self, inputs, mask=None):
         # Only a forward call (integer ids) carries a padding mask.
