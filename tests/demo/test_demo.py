@@ -108,3 +108,29 @@ def test_training_budget_stops_after_max_steps():
     model.fit(np.zeros((40, 2)), np.zeros((40, 1)), batch_size=2, epochs=5, verbose=0,
               callbacks=[budget])
     assert len(budget.losses) == 3
+
+
+def test_fused_loss_trainer_matches_the_logits_loss_of_the_masked_lm():
+    import keras
+
+    from keras_embed.demo.model import FusedLossTrainer
+    from keras_embed.demo.model import build_masked_lm
+
+    keras.utils.set_random_seed(1)
+    model = build_masked_lm(50, 12, hidden_size=16, num_heads=2, num_layers=1, dropout=0.0)
+    trainer = FusedLossTrainer(model)
+    rng = np.random.default_rng(0)
+    token_ids = rng.integers(4, 50, size=(3, 12)).astype("int32")
+    positions = np.array([[1, 5, 0], [2, 3, 11], [0, 4, 7]], "int32")
+    targets = rng.integers(4, 50, size=(3, 3)).astype("int32")
+    weights = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 0]], "float32")
+
+    logits = keras.ops.convert_to_numpy(model((token_ids, positions)))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, targets[..., None], -1)[..., 0]
+    expected = -(picked * weights).sum() / weights.sum()
+    inputs = (token_ids, positions)
+    fused = trainer.compute_loss(inputs, targets, trainer(inputs), weights)
+    np.testing.assert_allclose(float(keras.ops.convert_to_numpy(fused)), expected, rtol=1e-5)
+    # The trainer holds the masked LM's own variables, not copies.
+    assert {id(v) for v in trainer.trainable_variables} == {id(v) for v in model.trainable_variables}

@@ -118,3 +118,31 @@ def build_masked_lm(
     hidden = keras.layers.LayerNormalization(name="final_norm")(hidden)
     logits = MaskedLMHead(token_embedding=token_embedding, name="mlm_head")(hidden, mask_positions)
     return keras.Model([token_ids, mask_positions], logits, name="docstring_mlm")
+
+
+class FusedLossTrainer(keras.Model):
+    """Trains a `build_masked_lm` model with `MaskedLMHead.compute_loss`.
+
+    `call` runs only the encoder, and `compute_loss` hands its hidden states to
+    the head's fused cross-entropy, so no `(batch, masks, vocabulary)` logits
+    are ever formed, in the forward pass or in the gradient. The weights are
+    the masked LM's own: training this model trains it.
+
+    Args:
+        masked_lm: a model from `build_masked_lm`.
+    """
+
+    def __init__(self, masked_lm, **kwargs):
+        super().__init__(**kwargs)
+        token_ids = masked_lm.inputs[0]
+        # The same layers, stopped before the head: token ids -> final hidden states.
+        self.encoder = keras.Model(token_ids, masked_lm.get_layer("final_norm").output)
+        self.head = masked_lm.get_layer("mlm_head")
+
+    def call(self, inputs):
+        token_ids, _ = inputs
+        return self.encoder(token_ids)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        _, mask_positions = x
+        return self.head.compute_loss(y_pred, mask_positions, y, sample_weight)
