@@ -465,20 +465,12 @@ class RotaryEmbedding(keras.layers.Layer):
                 "rope_type": self.rope_type,
                 "partial_rotary_factor": self.partial_rotary_factor,
                 "interleaved": self.interleaved,
-                "max_position_embeddings": self.max_position_embeddings,
-                "original_max_position_embeddings": self.original_max_position_embeddings,
-                "beta_fast": self.beta_fast,
-                "beta_slow": self.beta_slow,
-                "mscale": self.mscale,
-                "mscale_all_dim": self.mscale_all_dim,
-                "attention_factor": self.attention_factor,
-                "truncate": self.truncate,
-                "low_freq_factor": self.low_freq_factor,
-                "high_freq_factor": self.high_freq_factor,
-                "short_factor": self.short_factor,
-                "long_factor": self.long_factor,
             }
         )
+        # The scheme's own parameters; "factor" is already saved as `scaling_factor`.
+        scheme = self._scheme_parameters()
+        del scheme["factor"]
+        config.update(scheme)
         return config
 
     @classmethod
