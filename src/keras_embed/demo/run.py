@@ -233,7 +233,7 @@ def run_demo(
     print_fn(f"  trained model                      {loss_after:6.3f}   {accuracy_after:7.1%}")
     margin = accuracy_after - max(accuracy_before, baseline)
     if margin > 0:
-        print_fn(f"  the trained model beats both by {margin:.1%} or more")
+        print_fn(f"  the trained model beats both by {100 * margin:.1f} points or more")
     else:
         print_fn("  the trained model does not beat both yet: train longer (--minutes, --steps)")
 
