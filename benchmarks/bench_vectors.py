@@ -140,6 +140,8 @@ def main(argv=None):
         assert [w for w, _ in ours_vectors.most_similar(words[1])] == [
             w for w, _ in peer_vectors.most_similar(words[1])
         ]
+        for word, found in zip(words[:4], ours_vectors.neighbors(words[:4])):
+            assert [w for w, _ in found] == [w for w, _ in peer_vectors.most_similar(word)]
         ours_ms, peer_ms = paired_median_ms(
             lambda: ours_vectors.most_similar(words[1]),
             lambda: peer_vectors.most_similar(words[1]),

@@ -11,7 +11,7 @@ import numpy as np
 from keras_embed.vectors._decimal import DecimalSyntaxError, parse_decimals
 from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
 
-BLOCK_BYTES = 1 << 20  # Small blocks keep the parser's scratch arrays in cache.
+BLOCK_BYTES = 1 << 18  # Small blocks keep the parser's scratch in cache and the peak low.
 _TRAILING = b" \t\r"
 
 
@@ -72,7 +72,8 @@ def read_text_lines(source, dim, count, limit, dtype, encoding_errors, first_lin
 
     Returns:
         `(words, matrix, lines)`: decoded words, the `(rows, dim)` matrix and
-        the line number of each row (for duplicate-word messages).
+        the line number of each row (for duplicate-word messages), a `range`:
+        vector lines follow one another, as blank lines may only end a file.
     """
     path = source.path
     wanted = count if limit is None else (limit if count is None else min(count, limit))
@@ -87,7 +88,7 @@ def read_text_lines(source, dim, count, limit, dtype, encoding_errors, first_lin
         capacity = 1 << 12 if remaining is None else remaining // (2 * dim + 2) + 1
         capacity = min(capacity, 1 << 16)
     matrix = GrowingMatrix(capacity, dim, dtype)
-    words, line_numbers = [], []
+    words = []
     blank_line = None  # Blank lines are allowed only at the end of the file.
     rows = 0
     for block_line, block in iter_line_blocks(source, BLOCK_BYTES, first_line):
@@ -145,7 +146,6 @@ def read_text_lines(source, dim, count, limit, dtype, encoding_errors, first_lin
                     lambda i, lines=numbers_of_lines: f"line {lines[i]}",
                 )
             )
-            line_numbers.extend(numbers_of_lines)
             rows = first_row + len(words_of_block)
         if wanted is not None and rows >= wanted:
             break
@@ -158,7 +158,7 @@ def read_text_lines(source, dim, count, limit, dtype, encoding_errors, first_lin
         )
     if count is not None and limit is None:
         _reject_extra_lines(source, path, count, first_line + rows)
-    return words, matrix.finish(), line_numbers
+    return words, matrix.finish(), range(first_line, first_line + rows)
 
 
 def _reject_extra_lines(source, path, count, line):

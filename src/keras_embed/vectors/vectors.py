@@ -74,6 +74,7 @@ class Vectors:
         self.format = None  # The file format it was loaded from, if any.
         self.details = {}  # Format-specific facts (fastText model settings, ...).
         self._norms = None
+        self._safe_norms = None
         self._faiss_indexes = {}
 
     @property
@@ -85,6 +86,13 @@ class Vectors:
         if self._norms is None:
             self._norms = queries.row_norms(self.matrix)
         return self._norms
+
+    @property
+    def _divisors(self):
+        """Cached `(count,)` norms with zeros as inf, which scores divide by."""
+        if self._safe_norms is None:
+            self._safe_norms = queries.safe_norms(self.norms)
+        return self._safe_norms
 
     def __len__(self):
         return len(self.words)
@@ -163,12 +171,14 @@ class Vectors:
         terms = queries.weighted_terms(positive, negative)
         query = queries.mean_of_terms(terms, self._vector_of_key)
         if topn is None:
-            return queries.all_scores(self.matrix, self.norms, query, rows)
+            return queries.all_scores(self.matrix, self._divisors, query, rows)
         if topn == 0:
             return []
         exclude = self._input_rows(terms)
-        indices, scores = queries.top_k(query[None], self.matrix, self.norms, topn, rows, [exclude])
-        return [(self.words[i], float(s)) for i, s in zip(indices[0], scores[0])][:topn]
+        indices, scores = queries.top_k(
+            query[None], self.matrix, self._divisors, topn, rows, [exclude]
+        )
+        return self._pairs(indices[0], scores[0])
 
     def most_similar_cosmul(self, positive=(), negative=(), topn=10, restrict_vocab=None):
         """Analogy by multiplicative combination (3CosMul), as gensim.
@@ -192,7 +202,8 @@ class Vectors:
         def shifted(key):
             vector = self._vector_of_key(key) if not isinstance(key, np.ndarray) else key
             vector = queries.unit(vector) if not isinstance(key, np.ndarray) else vector
-            return (1.0 + queries.all_scores(self.matrix, self.norms, np.asarray(vector, np.float32), rows)) / 2.0
+            vector = np.asarray(vector, np.float32)
+            return (1.0 + queries.all_scores(self.matrix, self._divisors, vector, rows)) / 2.0
 
         scores = np.prod([shifted(key) for key in positives], axis=0)
         if negatives:
@@ -216,8 +227,10 @@ class Vectors:
                 flat inner-product index, exact too; needs `faiss-cpu`).
 
         Returns:
-            `(indices, similarities)`, each `(q, k)`, best first (`(k,)` for a
-            single vector).
+            `(indices, similarities)`, each `(q, min(k, rows))`, best first,
+            ties in row order (`(k,)` for a single vector). Rows whose
+            similarity is nan (a nan in the matrix) are never returned; if
+            that leaves too few, the last slots hold index -1 and nan.
         """
         vectors = np.asarray(query_vectors, dtype=np.float32)
         single = vectors.ndim == 1
@@ -237,10 +250,10 @@ class Vectors:
         units = queries.unit(vectors)
         if method == "faiss":
             indices, scores = queries.faiss_top_k(
-                self._faiss_indexes, self.matrix, self.norms, units, k, rows
+                self._faiss_indexes, self.matrix, self._divisors, units, k, rows
             )
         else:
-            indices, scores = queries.top_k(units, self.matrix, self.norms, k, rows)
+            indices, scores = queries.top_k(units, self.matrix, self._divisors, k, rows)
         return (indices[0], scores[0]) if single else (indices, scores)
 
     def neighbors(self, words, topn=10, restrict_vocab=None):
@@ -254,10 +267,15 @@ class Vectors:
         rows = queries.check_row_limit("restrict_vocab", restrict_vocab, len(self))
         units = queries.unit(np.stack([self.get_vector(word) for word in words]))
         exclude = [[self.index[word]] if word in self.index else [] for word in words]
-        indices, scores = queries.top_k(units, self.matrix, self.norms, topn, rows, exclude)
+        indices, scores = queries.top_k(units, self.matrix, self._divisors, topn, rows, exclude)
+        return [self._pairs(*found) for found in zip(indices, scores)]
+
+    def _pairs(self, indices, scores):
+        """`[(word, score)]` of the filled slots of a `top_k` result row."""
         return [
-            [(self.words[i], float(s)) for i, s in zip(row_indices, row_scores)][:topn]
-            for row_indices, row_scores in zip(indices, scores)
+            (self.words[index], score)
+            for index, score in zip(indices.tolist(), scores.tolist())
+            if index >= 0
         ]
 
     def _vector_of_key(self, key):
