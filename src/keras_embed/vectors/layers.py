@@ -303,6 +303,7 @@ def embedding_from_vectors(
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
     >>> from keras_embed.vectors import Vectors, embedding_from_vectors
     >>> vectors = Vectors(["the", "cat", "sat"], np.eye(3, 4))
@@ -313,7 +314,7 @@ def embedding_from_vectors(
     1 of 2 tokens found (50.0%): 1 exact, 0 case-folded; 1 missing, initialised with 'matched_normal'; 1 reserved rows
     >>> layer.trainable_row_ids.tolist()
     [2]
-    >>> np.asarray(layer(np.array([1]))).tolist()
+    >>> keras.ops.convert_to_numpy(layer(np.array([1]))).tolist()
     [[0.0, 1.0, 0.0, 0.0]]
     """
     if not (trainable is True or trainable is False or trainable == "missing_only"):
@@ -392,13 +393,15 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
 
     Example:
 
+    >>> import keras
     >>> import numpy as np
+    >>> from keras_embed.layers import SemiFrozenReversibleEmbedding
     >>> layer = SemiFrozenReversibleEmbedding(4, 2, num_trainable_rows=1)
     >>> layer.build()
     >>> layer.assign_table(np.arange(8.0).reshape(4, 2), trainable_row_ids=[3])
     >>> [w.path for w in layer.trainable_weights]
     ['semi_frozen_reversible_embedding/trainable_embeddings']
-    >>> np.asarray(layer(np.array([0, 3]))).tolist()
+    >>> keras.ops.convert_to_numpy(layer(np.array([0, 3]))).tolist()
     [[0.0, 1.0], [6.0, 7.0]]
     """
 
