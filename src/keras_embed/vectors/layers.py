@@ -396,11 +396,11 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
     >>> import keras
     >>> import numpy as np
     >>> from keras_embed.layers import SemiFrozenReversibleEmbedding
-    >>> layer = SemiFrozenReversibleEmbedding(4, 2, num_trainable_rows=1)
+    >>> layer = SemiFrozenReversibleEmbedding(4, 2, num_trainable_rows=1, name="words")
     >>> layer.build()
     >>> layer.assign_table(np.arange(8.0).reshape(4, 2), trainable_row_ids=[3])
     >>> [w.path for w in layer.trainable_weights]
-    ['semi_frozen_reversible_embedding/trainable_embeddings']
+    ['words/trainable_embeddings']
     >>> keras.ops.convert_to_numpy(layer(np.array([0, 3]))).tolist()
     [[0.0, 1.0], [6.0, 7.0]]
     """
