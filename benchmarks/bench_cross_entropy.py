@@ -9,18 +9,26 @@ path that materialises the logits (`hidden @ table.T`, then
 
 Memory: every path runs once in a fresh subprocess that records its peak
 resident memory during one compiled step, minus the resident memory just
-before it (inputs, weights and compiled code excluded); the "loss workspace"
-row subtracts the gradients both paths must return. Time: both paths in
-this process on identical inputs, alternated call by call, median of the
-repeats. JAX steps are `jax.jit(jax.value_and_grad(...))`; torch steps are
+before it (inputs, weights and compiled code excluded: on JAX the inputs are
+device arrays before the step, as in a training loop, so their copy is not
+counted); the "loss workspace" row subtracts the gradients both paths must
+return. Before the baseline the subprocess frees the setup's garbage, hands
+free memory back to the system (glibc's `MALLOC_MMAP_THRESHOLD_`,
+`malloc_trim`) and waits until its resident size is steady, so that memory
+released late by the setup cannot hide what the step allocates. Time: both
+paths in this process on identical inputs, alternated call by call, median
+of the repeats. JAX steps are `jax.jit(jax.value_and_grad(...))`; torch steps are
 eager `backward()`. TensorFlow is not measured.
 """
 
 import argparse
+import ctypes
+import gc
 import json
 import os
 import subprocess
 import sys
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -112,6 +120,8 @@ def make_step(path, problem):
 
             arguments = [[v.value for v in variables], problem["encoded"]] + fixed
             step = jax.jit(jax.value_and_grad(mlm_objective, argnums=(0, 1)))
+        # Device arrays, as a training loop passes them: no per-call copy of the inputs.
+        arguments = jax.device_put(arguments)
         compiled = step.lower(*arguments).compile()
         return lambda: compiled(*arguments)
     if backend == "torch":
@@ -154,9 +164,32 @@ def _memory_kib(field):
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
+def _settle_memory():
+    """Frees the setup's garbage and waits until the resident size stops moving.
+
+    Buffers of collected arrays are released asynchronously; a baseline read
+    before that would let their release offset the step's own allocations.
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        trim = None
+    previous = None
+    for _ in range(50):
+        time.sleep(0.2)
+        if trim is not None:
+            trim(0)  # hands memory that malloc holds free back to the system
+        current = _memory_kib("VmRSS")
+        if previous is not None and abs(current - previous) < 512:
+            return
+        previous = current
+
+
 def measure_peak_mb(path, sizes):
     """Peak resident memory added by one step of `path`, in MB (run in a fresh process)."""
     step = make_step(path, make_problem(sizes))
+    _settle_memory()
     baseline = _memory_kib("VmRSS")
     # Resets the peak (VmHWM) to the current resident size (Linux >= 4.0).
     with open("/proc/self/clear_refs", "w") as clear_refs:
@@ -181,7 +214,9 @@ def peak_mb_in_subprocess(path, quick):
     command = [sys.executable, os.path.abspath(__file__), "--child", path]
     if quick:
         command.append("--quick")
-    output = subprocess.run(command, check=True, capture_output=True, text=True, env=os.environ)
+    # Blocks above 1 MiB get their own pages, returned to the system when freed.
+    environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(2**20)}
+    output = subprocess.run(command, check=True, capture_output=True, text=True, env=environment)
     return json.loads(output.stdout.strip().splitlines()[-1])["peak_mb"]
 
 
