@@ -451,3 +451,40 @@ def test_training_step_memory_is_bounded_by_chunk_not_tokens():
     for tokens in (MEMORY_TOKENS, 2 * MEMORY_TOKENS):
         used = training_step_bytes(fused_loss, tokens)
         assert used < bound, (tokens, used, bound)
+
+
+@pytest.mark.skipif(backend() != "jax", reason="the vocabulary-block loop is the JAX path's")
+@pytest.mark.parametrize("block_rows", [1, 5, 7, 23])
+@pytest.mark.parametrize("transpose", [True, False])
+def test_jax_table_gradient_blocks_of_any_size_match_the_reference(
+    block_rows, transpose, monkeypatch
+):
+    # Tiny test shapes fit one vocabulary block; shrink the block so the loop,
+    # including its shifted last block (23 = 4 x 5 + 3), really runs.
+    import jax
+
+    from keras_embed.ops import _cross_entropy_jax
+
+    tokens, depth, vocabulary = 13, 4, 23
+    monkeypatch.setattr(_cross_entropy_jax, "TABLE_BLOCK_BYTES", block_rows * 4 * depth)
+    _cross_entropy_jax._sweep.clear_cache()
+    rng = np.random.default_rng(block_rows)
+    hidden = rng.normal(size=(tokens, depth)).astype("float32")
+    shape = (vocabulary, depth) if transpose else (depth, vocabulary)
+    table = rng.normal(size=shape).astype("float32")
+    bias = rng.normal(size=(vocabulary,)).astype("float32")
+    labels = rng.integers(0, vocabulary, size=(tokens,))
+    labels[2] = -100
+    options = dict(transpose=transpose, chunk_size=4, label_smoothing=0.1, z_loss=1e-3)
+
+    def loss_and_grads(loss_fn):
+        def loss(hidden, table, bias):
+            return loss_fn(hidden, table, labels, bias=bias, **options)
+
+        return jax.jit(jax.value_and_grad(loss, argnums=(0, 1, 2)))(hidden, table, bias)
+
+    fused = loss_and_grads(reverse_cross_entropy)
+    reference = loss_and_grads(reverse_cross_entropy_reference)
+    _cross_entropy_jax._sweep.clear_cache()
+    for ours, expected in zip(jax.tree.leaves(fused), jax.tree.leaves(reference)):
+        np.testing.assert_allclose(np.asarray(ours), np.asarray(expected), rtol=2e-5, atol=1e-6)
