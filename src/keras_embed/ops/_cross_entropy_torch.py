@@ -4,7 +4,7 @@ A `torch.autograd.Function` over a Python loop of token chunks. Eager torch
 runs one kernel per operation and keeps every intermediate until it is
 dropped, so the chunk arithmetic of `cross_entropy.chunk_losses` and
 `chunk_logits_gradient` is repeated here with in-place operations on one
-`(C, V)` buffer: two such buffers live at a time instead of five.
+`(C, V)` buffer: one such buffer per chunk (two with a `logit_soft_cap`).
 """
 
 import torch
@@ -35,24 +35,35 @@ def _sweep(hidden, table, bias, labels, coefficients, options, with_grads):
             logits += bias.to(f32)
         if cap is not None:
             logits.div_(cap).tanh_().mul_(cap)
-        log_probs = torch.log_softmax(logits, dim=-1)  # (C, V)
-        target_log_prob = log_probs.gather(1, labels_chunk)[:, 0]
+        target_logit = logits.gather(1, labels_chunk)[:, 0]
+        mean_logit = logits.mean(dim=-1) if smoothing else None
+        if cap is None:
+            # Softmax in place: the capped logits are not needed again, so one
+            # (C, V) buffer serves the logits, the exponentials and the gradient.
+            peak = logits.amax(dim=-1, keepdim=True)
+            probs = logits.sub_(peak).exp_()
+            total = probs.sum(dim=-1)
+            log_partition = peak[:, 0] + total.log()
+            probs.div_(total[:, None])
+        else:
+            # The cap's derivative needs the capped logits: keep them beside the softmax.
+            log_partition = torch.logsumexp(logits, dim=-1)
+            probs = torch.softmax(logits, dim=-1)
         # lse - (1 - s) z_y - s mean(z) == -(1 - s) log p_y - s mean(log p)
-        loss = -(1.0 - smoothing) * target_log_prob
+        loss = log_partition - (1.0 - smoothing) * target_logit
         if smoothing:
-            loss -= smoothing * log_probs.mean(dim=-1)
+            loss -= smoothing * mean_logit
         if options.z_loss:
-            log_partition = logits.gather(1, labels_chunk)[:, 0] - target_log_prob
             loss += options.z_loss * log_partition.square()
         losses[start:stop] = torch.where(coefficients_chunk != 0, coefficients_chunk * loss, 0.0)
         if not with_grads:
             continue
-        logits_grad = log_probs.exp_()  # softmax, in the log_probs buffer
+        logits_grad = probs
         if options.z_loss:
             logits_grad.mul_((1.0 + 2.0 * options.z_loss * log_partition)[:, None])
         if smoothing:
             logits_grad.sub_(smoothing / vocabulary_size)
-        logits_grad.scatter_add_(1, labels_chunk, torch.full_like(logits[:, :1], smoothing - 1.0))
+        logits_grad.scatter_add_(1, labels_chunk, torch.full_like(probs[:, :1], smoothing - 1.0))
         if cap is not None:
             logits_grad.mul_(logits.div_(cap).square_().neg_().add_(1.0))
         logits_grad.mul_(coefficients_chunk[:, None])
