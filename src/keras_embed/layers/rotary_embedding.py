@@ -8,6 +8,7 @@ import numpy as np
 from keras import ops
 
 from keras_embed._validation import canonical_axis
+from keras_embed._validation import check_positive_float
 from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import rope
@@ -220,15 +221,7 @@ class RotaryEmbedding(keras.layers.Layer):
                 "`max_wavelength` must be a number greater than 1. "
                 f"Received: max_wavelength={describe(max_wavelength)}."
             )
-        if (
-            isinstance(scaling_factor, bool)
-            or not isinstance(scaling_factor, numbers.Real)
-            or not scaling_factor > 0
-        ):
-            raise ValueError(
-                "`scaling_factor` must be a positive number. "
-                f"Received: scaling_factor={describe(scaling_factor)}."
-            )
+        check_positive_float("scaling_factor", scaling_factor)
         for name, axis in (("sequence_axis", sequence_axis), ("feature_axis", feature_axis)):
             if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
                 raise ValueError(
