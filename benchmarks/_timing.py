@@ -1,5 +1,6 @@
 """Timing helpers shared by the benchmark scripts: warm-up, then the median of repeats."""
 
+import argparse
 import statistics
 import time
 
@@ -81,3 +82,11 @@ def row(benchmark, ours_ms, peer_ms, unit="ms"):
 
 
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
+
+
+def benchmark_parser():
+    """The options every benchmark script takes (`benchmarks/run.py` passes them)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
+    parser.add_argument("--no-header", action="store_true", help="print table rows only")
+    return parser

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _timing import HEADER, paired_median_ms, row  # noqa: E402
+from _timing import HEADER, paired_median_ms, row, benchmark_parser  # noqa: E402
 from keras import ops  # noqa: E402
 
 from keras_embed.layers import MaskedLMHead  # noqa: E402
@@ -221,9 +221,7 @@ def peak_mb_in_subprocess(path, quick):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-header", action="store_true")
+    parser = benchmark_parser()
     parser.add_argument("--child", choices=PATHS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL

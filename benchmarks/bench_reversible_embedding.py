@@ -4,7 +4,6 @@ Both layers get the same table and inputs in one process; each call is compiled 
 training code runs it (jax.jit, tf.function with XLA, eager torch under no_grad).
 """
 
-import argparse
 import os
 import sys
 
@@ -13,15 +12,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _timing import HEADER, compile_layer_call, paired_median_ms, row  # noqa: E402
+from _timing import HEADER, compile_layer_call, paired_median_ms, row, benchmark_parser  # noqa: E402
 
 from keras_embed.layers import ReversibleEmbedding  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-header", action="store_true")
+    parser = benchmark_parser()
     args = parser.parse_args(argv)
     vocabulary, width = (1000, 64) if args.quick else (32000, 512)
     batch, sequence = (2, 16) if args.quick else (8, 512)

@@ -16,7 +16,6 @@ keras-hub is a bench-only extra; without it the script says so and prints nothin
 `--quick` runs tiny shapes in a few seconds (a smoke test).
 """
 
-import argparse
 import os
 import sys
 
@@ -25,7 +24,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _timing import HEADER, paired_median_ms, row  # noqa: E402
+from _timing import HEADER, paired_median_ms, row, benchmark_parser  # noqa: E402
 
 from keras_embed.layers.rotary_embedding import RotaryEmbedding  # noqa: E402
 
@@ -84,9 +83,7 @@ def decode_step(layer):
 
 def main(argv=None):
     """Print (and return) one markdown table row per benchmark."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-header", action="store_true")
+    parser = benchmark_parser()
     args = parser.parse_args(argv)
     try:
         from keras_hub.layers import RotaryEmbedding as PeerRotaryEmbedding

@@ -11,7 +11,6 @@ gensim calls: gensim has no batched form).
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_vectors.py [--quick]
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -24,7 +23,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np
-from _timing import HEADER, paired_median_ms, row
+from _timing import HEADER, paired_median_ms, row, benchmark_parser
 
 from keras_embed.vectors import Vectors, load, save
 
@@ -101,9 +100,7 @@ def peak_memory_mb(loader, path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--no-header", action="store_true")
+    parser = benchmark_parser()
     args = parser.parse_args(argv)
     try:
         from gensim.models import KeyedVectors
