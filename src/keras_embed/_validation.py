@@ -1,5 +1,6 @@
 """Argument checks and concrete-value probes shared by every module (private)."""
 
+import math
 import numbers
 
 import keras
@@ -11,32 +12,82 @@ def describe(value):
     return f"{value!r} (of type {type(value).__name__})"
 
 
-def check_positive_int(name, value, allow_none=False):
+def is_integer(value):
+    """Whether `value` is a Python or numpy integer; a bool is not one."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_number(value):
+    """Whether `value` is a Python or numpy real number; a bool is not one."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _invalid(name, value, expected, allow_none):
+    expected += " or None" if allow_none else ""
+    return ValueError(f"`{name}` must be {expected}. Received: {name}={describe(value)}.")
+
+
+def check_integer(name, value, minimum=None, maximum=None, allow_none=False, expected=None):
+    """`value` as an `int` if it is an integer in `[minimum, maximum]`, else a `ValueError`.
+
+    `expected` words the requirement in the message; by default it is told
+    from the bounds ("a positive integer", "an integer in [0, 5]", ...).
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={describe(value)}."
-        )
+    if (
+        not is_integer(value)
+        or (minimum is not None and value < minimum)
+        or (maximum is not None and value > maximum)
+    ):
+        if expected is None:
+            if maximum is not None:
+                expected = f"an integer in [{minimum}, {maximum}]"
+            else:
+                words = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
+                expected = words.get(minimum, f"an integer >= {minimum}")
+        raise _invalid(name, value, expected, allow_none)
     return int(value)
 
 
-def check_positive_float(name, value, allow_none=False):
+def check_positive_int(name, value, allow_none=False):
+    return check_integer(name, value, minimum=1, allow_none=allow_none)
+
+
+def check_number(name, value, sign=None, finite=False, allow_none=False):
+    """`value` if it is a real number, else a `ValueError`; NaN never passes.
+
+    `sign` is None, `"positive"` (> 0) or `"non-negative"` (>= 0); `finite`
+    also refuses infinities.
+    """
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(
-            f"`{name}` must be a positive number. Received: {name}={describe(value)}."
-        )
+    lowest_ok = {None: lambda v: v == v, "positive": lambda v: v > 0, "non-negative": lambda v: v >= 0}
+    if not is_number(value) or not lowest_ok[sign](value) or (finite and not math.isfinite(value)):
+        expected = f"a {sign + ' ' if sign else ''}{'finite ' if finite else ''}number"
+        raise _invalid(name, value, expected, allow_none)
     return value
 
 
+def check_positive_float(name, value, allow_none=False):
+    return check_number(name, value, sign="positive", allow_none=allow_none)
+
+
+def check_soft_cap(logit_soft_cap):
+    """A logit soft cap: a positive finite number (an infinite cap would give NaN), or None."""
+    return check_number("logit_soft_cap", logit_soft_cap, "positive", finite=True, allow_none=True)
+
+
 def check_rate(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 1:
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1]. Received: {name}={describe(value)}."
-        )
+    if not is_number(value) or not 0 <= value <= 1:
+        raise _invalid(name, value, "a number in [0, 1]", False)
     return float(value)
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise _invalid(name, value, "True or False", False)
+    return value
 
 
 def concrete_value(x):
@@ -102,8 +153,7 @@ def check_index_range(name, values, upper, what):
 
 
 def canonical_axis(name, axis, rank):
-    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-        raise ValueError(f"`{name}` must be an integer axis. Received: {name}={describe(axis)}.")
+    check_integer(name, axis, expected="an integer axis")
     if not -rank <= axis < rank:
         raise ValueError(
             f"`{name}`={axis} is out of range for inputs of rank {rank}; "

@@ -207,7 +207,9 @@ def test_float_ids_raise():
         ({"output_dim": -3}, "`output_dim` must be a positive integer"),
         ({"tie_weights": "yes"}, "`tie_weights` must be True or False"),
         ({"reverse_dtype": "int32"}, "`reverse_dtype` must be a floating dtype"),
-        ({"logit_soft_cap": 0}, "`logit_soft_cap` must be a positive number"),
+        ({"logit_soft_cap": 0}, "`logit_soft_cap` must be a positive finite number"),
+        # tanh(z / inf) * inf is NaN: the layer refuses what the fused loss refuses.
+        ({"logit_soft_cap": float("inf")}, "`logit_soft_cap` must be a positive finite number"),
     ],
 )
 def test_bad_constructor_arguments_raise(kwargs, message):
@@ -218,7 +220,7 @@ def test_bad_constructor_arguments_raise(kwargs, message):
 
 def test_from_vectors_aligns_rows_to_the_vocabulary_and_reports_coverage():
     from keras_embed.vectors import Vectors
-    from keras_embed.vectors.layers import SemiFrozenReversibleEmbedding
+    from keras_embed.layers import SemiFrozenReversibleEmbedding
 
     matrix = np.arange(6, dtype="float32").reshape(3, 2)
     vectors = Vectors(["cat", "the", "sat"], matrix)

@@ -1,5 +1,7 @@
 """Pre-trained vectors into ReversibleEmbedding: alignment, coverage, freezing, saving."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -191,6 +193,49 @@ def test_semi_frozen_model_saves_loads_and_stays_frozen(vectors, tmp_path):
     )
     np.testing.assert_array_equal(to_numpy(loaded_layer.embeddings), to_numpy(layer.embeddings))
     assert loaded_layer.trainable_row_ids.tolist() == TRAINABLE
+
+
+def test_semi_frozen_from_vectors_returns_its_own_class_for_every_trainable_setting(vectors):
+    # True: every row trains; False: none does; "missing_only": the rows without a vector.
+    expected_rows = {True: [0, 1, 2, 3, 4], False: [], "missing_only": TRAINABLE}
+    for trainable, rows in expected_rows.items():
+        layer, _ = SemiFrozenReversibleEmbedding.from_vectors(
+            vectors, VOCABULARY, trainable=trainable, mask_zero=True, seed=0
+        )
+        assert type(layer) is SemiFrozenReversibleEmbedding
+        assert layer.trainable_row_ids.tolist() == rows
+        assert layer.trainable is (trainable is not False)
+
+
+def test_from_vectors_builds_the_subclass_it_is_called_on(vectors):
+    class TaggedEmbedding(ReversibleEmbedding):
+        pass
+
+    layer, _ = TaggedEmbedding.from_vectors(vectors, VOCABULARY, trainable=False)
+    assert type(layer) is TaggedEmbedding and not layer.trainable
+    np.testing.assert_array_equal(to_numpy(layer.embeddings)[PRETRAINED], MATRIX[[0, 1]])
+    semi_frozen, _ = TaggedEmbedding.from_vectors(vectors, VOCABULARY, trainable="missing_only")
+    assert type(semi_frozen) is SemiFrozenReversibleEmbedding
+
+
+def test_semi_frozen_layer_keeps_its_registered_name_and_public_homes():
+    import keras_embed.layers
+
+    assert SemiFrozenReversibleEmbedding is keras_embed.layers.SemiFrozenReversibleEmbedding
+    assert keras.saving.get_registered_name(SemiFrozenReversibleEmbedding) == (
+        "keras_embed>SemiFrozenReversibleEmbedding"
+    )
+
+
+def test_semi_frozen_model_saved_by_version_0_1_loads(tmp_path):
+    # Saved before the layer moved from keras_embed.vectors to keras_embed.layers.
+    path = os.path.join(os.path.dirname(__file__), "fixtures", "semi_frozen_v0_1.keras")
+    layer = keras.saving.load_model(path).get_layer("words")
+    assert type(layer) is SemiFrozenReversibleEmbedding
+    assert layer.trainable_row_ids.tolist() == [2]
+    # Rows 1 and 3 hold "cat" and "the" of the fixture's 3 x 4 matrix arange(12) / 10; row 0 pads.
+    table = to_numpy(layer.embeddings)
+    np.testing.assert_allclose(table[[0, 1, 3]], [[0, 0, 0, 0], [0.4, 0.5, 0.6, 0.7], [0, 0.1, 0.2, 0.3]])
 
 
 # Layers back into vectors --------------------------------------------------------------------

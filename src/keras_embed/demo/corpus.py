@@ -29,7 +29,7 @@ import zlib
 
 import numpy as np
 
-from keras_embed._validation import check_positive_int
+from keras_embed._validation import check_integer, check_positive_int, describe, is_number
 
 # Reserved ids, fixed whatever the corpus: padding must be 0 for masking layers.
 PAD_ID, UNK_ID, MASK_ID, SEP_ID = 0, 1, 2, 3
@@ -186,7 +186,7 @@ def build_docstring_corpus(stdlib_dir=None, limit=None):
     root = pathlib.Path(stdlib_dir or sysconfig.get_paths()["stdlib"])
     files = stdlib_source_files(root)
     if limit is not None:
-        files = files[: _check_non_negative_int("limit", limit)]
+        files = files[: check_integer("limit", limit, minimum=0)]
     documents = []
     for path in files:
         try:
@@ -317,12 +317,10 @@ def split_train_held_out(corpus, held_out_fraction=0.1, min_words=3):
         `(train_sentences, held_out_sentences)`, two lists of strings in corpus
         order, the same on every run.
     """
-    if isinstance(held_out_fraction, bool) or not (
-        isinstance(held_out_fraction, (int, float)) and 0 <= held_out_fraction < 1
-    ):
+    if not is_number(held_out_fraction) or not 0 <= held_out_fraction < 1:
         raise ValueError(
             "`held_out_fraction` must be a number in [0, 1). "
-            f"Received: held_out_fraction={held_out_fraction!r}."
+            f"Received: held_out_fraction={describe(held_out_fraction)}."
         )
     train, held_out = [], []
     for name, text in corpus.documents:
@@ -386,10 +384,7 @@ class WordTokenizer:
             ("max_vocabulary_size", max_vocabulary_size, len(RESERVED_TOKENS) + 1),
             ("min_frequency", min_frequency, 1),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
-                raise ValueError(
-                    f"`{name}` must be an integer >= {smallest}. Received: {name}={value!r}."
-                )
+            check_integer(name, value, minimum=smallest)
         counts = collections.Counter()
         for text in texts:
             counts.update(cls.tokenize(text))
@@ -594,9 +589,3 @@ def unigram_baseline_accuracy(train_token_ids, mask_ids, mask_weights, excluded_
     if total <= 0:
         raise ValueError("`mask_weights` sums to 0: there are no masked positions to score.")
     return float((mask_weights * (mask_ids == guess)).sum() / total)
-
-
-def _check_non_negative_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"`{name}` must be a non-negative integer. Received: {name}={value!r}.")
-    return value

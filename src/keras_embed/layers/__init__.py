@@ -4,7 +4,7 @@ from keras_embed.layers.masked_lm_head import MaskedLMHead
 from keras_embed.layers.position_embedding import PositionEmbedding
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 from keras_embed.layers.rotary_embedding import RotaryEmbedding
+from keras_embed.layers.semi_frozen_reversible_embedding import SemiFrozenReversibleEmbedding
 from keras_embed.layers.sine_position_encoding import SinePositionEncoding
 from keras_embed.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_embed.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
-from keras_embed.vectors.layers import SemiFrozenReversibleEmbedding

@@ -1,7 +1,6 @@
 import keras
 from keras import ops
 
-from keras_embed._keras_utils import clone_initializer
 from keras_embed._validation import check_index_range
 from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_float
@@ -180,8 +179,8 @@ class MaskedLMHead(keras.layers.Layer):
         self._intermediate_dense = keras.layers.Dense(
             hidden_size,
             activation=self.intermediate_activation,
-            kernel_initializer=clone_initializer(self.kernel_initializer),
-            bias_initializer=clone_initializer(self.bias_initializer),
+            kernel_initializer=self.kernel_initializer.clone(),
+            bias_initializer=self.bias_initializer.clone(),
             dtype=self.dtype_policy,
             name="intermediate_dense",
         )
@@ -197,7 +196,7 @@ class MaskedLMHead(keras.layers.Layer):
             self._kernel = self.add_weight(
                 name="output_kernel",
                 shape=(hidden_size, self.vocabulary_size),
-                initializer=clone_initializer(self.kernel_initializer),
+                initializer=self.kernel_initializer.clone(),
                 dtype=self.dtype,
             )
         elif not self.token_embedding.built:
@@ -205,7 +204,7 @@ class MaskedLMHead(keras.layers.Layer):
         self._bias = self.add_weight(
             name="output_bias",
             shape=(self.vocabulary_size,),
-            initializer=clone_initializer(self.bias_initializer),
+            initializer=self.bias_initializer.clone(),
             dtype=self.dtype,
         )
         self.built = True

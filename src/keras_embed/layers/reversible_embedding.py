@@ -3,9 +3,10 @@ import copy
 import keras
 from keras import ops
 
+from keras_embed._validation import check_bool
 from keras_embed._validation import check_integer_dtype
-from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
+from keras_embed._validation import check_soft_cap
 from keras_embed._validation import describe
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import lookup_rows
@@ -112,11 +113,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
     ):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
-        if not isinstance(tie_weights, bool):
-            raise ValueError(
-                f"`tie_weights` must be True or False. Received: "
-                f"tie_weights={describe(tie_weights)}."
-            )
+        check_bool("tie_weights", tie_weights)
         if reverse_dtype is not None:
             standard = keras.backend.standardize_dtype(reverse_dtype)
             if "float" not in standard:
@@ -125,7 +122,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
                     f"or 'bfloat16'. Received: reverse_dtype={describe(reverse_dtype)}."
                 )
             reverse_dtype = standard
-        check_positive_float("logit_soft_cap", logit_soft_cap, allow_none=True)
+        check_soft_cap(logit_soft_cap)
         super().__init__(
             input_dim,
             output_dim,
@@ -240,36 +237,103 @@ class ReversibleEmbedding(keras.layers.Embedding):
 
     @classmethod
     def from_vectors(
-        cls, vectors, vocabulary=None, trainable=True, missing="matched_normal", **kwargs
+        cls,
+        vectors,
+        vocabulary=None,
+        trainable=True,
+        missing="matched_normal",
+        case_fold=True,
+        seed=None,
+        **kwargs,
     ):
-        """A layer initialised from pre-trained vectors, and a coverage report.
+        """A layer of this class initialised from pre-trained vectors, and a coverage report.
 
-        Rows follow `vocabulary` (a list of tokens or a `keras.layers.StringLookup`,
-        whose padding / OOV / mask rows stay where it puts them); tokens the
-        vectors lack are filled as `missing` says. See
-        `keras_embed.vectors.embedding_from_vectors` for every argument.
+        Row `i` holds the vector of token `i` of `vocabulary` (found as it is,
+        else after `str.casefold` when `case_fold`). Padding rows (a
+        `StringLookup`'s mask token, or row 0 with `mask_zero=True`) are
+        zeros; tokens the vectors lack and a `StringLookup`'s OOV rows are
+        initialised as `missing` says. `keras_embed.vectors.embedding_from_vectors`
+        is `ReversibleEmbedding.from_vectors`.
 
         Args:
-            vectors: a `keras_embed.vectors.Vectors` (e.g. from `vectors.load`).
-            vocabulary: tokens in id order, a `StringLookup`, or `None` for the
-                vectors' own words.
-            trainable: `True`, `False`, or `"missing_only"`, which returns a
-                `SemiFrozenReversibleEmbedding` whose pre-trained rows never change.
-            missing: how rows absent from the vectors are initialised:
-                `"matched_normal"` (a normal with the vectors' mean and standard
-                deviation), `"zeros"`, `"uniform"` or `"subwords"` (fastText
-                n-grams, needs a fastText `.bin`).
-            **kwargs: `case_fold`, `seed`, and further `ReversibleEmbedding`
-                arguments.
+            vectors: a `keras_embed.vectors.Vectors` (or a path, loaded with
+                `keras_embed.vectors.load`).
+            vocabulary: None (all words of `vectors`, in their order), a list
+                of tokens (row `i` is token `i`), or a `keras.layers.StringLookup`
+                (its mask row is zeros and masked, since `mask_zero` then
+                defaults to True; its OOV rows are initialised like missing
+                tokens).
+            trainable: True (fine-tune every row), False (freeze the table) or
+                `"missing_only"` (semi-freeze: only rows without a pre-trained
+                vector train; the pre-trained rows and padding rows stay
+                bit-identical through `fit`). `"missing_only"` returns a
+                `SemiFrozenReversibleEmbedding` (or this class, if it is one).
+            missing: how to initialise tokens the vectors lack: `"matched_normal"`
+                (normal draws with the per-dimension mean and standard
+                deviation of the pre-trained vectors), `"zeros"`, `"uniform"`
+                (Keras' default) or `"subwords"` (fastText n-gram vectors;
+                needs a fastText `.bin`).
+            case_fold: also match tokens after `str.casefold`, counted apart
+                in the coverage report.
+            seed: integer seed for the missing-row initialiser.
+            **kwargs: other arguments of the layer (`tie_weights`,
+                `mask_zero`, `name`, `dtype`, ...). `mask_zero=True` keeps row
+                0 at zeros as padding.
 
         Returns:
-            `(layer, coverage)`.
-        """
-        from keras_embed.vectors.layers import embedding_from_vectors
+            `(layer, coverage)`: a built layer and a
+            `keras_embed.vectors.Coverage` report.
 
-        return embedding_from_vectors(
-            vectors, vocabulary=vocabulary, trainable=trainable, missing=missing, **kwargs
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_embed.vectors import Vectors
+        >>> vectors = Vectors(["the", "cat", "sat"], np.eye(3, 4))
+        >>> layer, coverage = ReversibleEmbedding.from_vectors(
+        ...     vectors, ["[PAD]", "cat", "dog"], trainable="missing_only",
+        ...     mask_zero=True, seed=0)
+        >>> print(coverage)
+        1 of 2 tokens found (50.0%): 1 exact, 0 case-folded; 1 missing, initialised with 'matched_normal'; 1 reserved rows
+        >>> type(layer).__name__, layer.trainable_row_ids.tolist()
+        ('SemiFrozenReversibleEmbedding', [2])
+        >>> keras.ops.convert_to_numpy(layer(np.array([1]))).tolist()
+        [[0.0, 1.0, 0.0, 0.0]]
+        """
+        # Imported here, so that `import keras_embed.layers` loads no file readers.
+        from keras_embed.vectors.alignment import align_for_embedding
+
+        table, coverage, kwargs = align_for_embedding(
+            vectors, vocabulary, trainable, missing, case_fold, seed, kwargs
         )
+        # Found by its registered name: the semi-frozen subclass imports this module.
+        semi_frozen = keras.saving.get_registered_object(
+            "keras_embed>SemiFrozenReversibleEmbedding"
+        )
+        layer_class = cls
+        if trainable == "missing_only" and not issubclass(cls, semi_frozen):
+            layer_class = semi_frozen
+        return layer_class.from_aligned_table(table, coverage, trainable, **kwargs), coverage
+
+    @classmethod
+    def from_aligned_table(cls, table, coverage, trainable, **kwargs):
+        """A built layer holding `table`; `from_vectors` without the alignment.
+
+        Args:
+            table: `(input_dim, output_dim)` array.
+            coverage: the `Coverage` of `table` (which rows are pre-trained).
+            trainable: True or False; the layer's `trainable`.
+            **kwargs: other arguments of the layer.
+        """
+        if trainable == "missing_only":
+            raise ValueError(
+                f"`trainable='missing_only'` needs a SemiFrozenReversibleEmbedding; "
+                f"{cls.__name__} trains its whole table or none of it."
+            )
+        layer = cls(*table.shape, **kwargs)
+        layer.build()
+        layer.embeddings.assign(table)
+        layer.trainable = trainable
+        return layer
 
     def compute_mask(self, inputs, mask=None):
         # Only a forward call (integer ids) carries a padding mask.

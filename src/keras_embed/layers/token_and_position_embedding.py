@@ -1,6 +1,5 @@
 import keras
 
-from keras_embed._keras_utils import clone_initializer
 from keras_embed._validation import check_positive_int
 from keras_embed.layers.position_embedding import PositionEmbedding
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
@@ -66,14 +65,14 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
             vocabulary_size,
             embedding_dim,
             tie_weights=tie_weights,
-            embeddings_initializer=clone_initializer(self.embeddings_initializer),
+            embeddings_initializer=self.embeddings_initializer.clone(),
             mask_zero=mask_zero,
             dtype=self.dtype_policy,
             name="token_embedding",
         )
         self.position_embedding = PositionEmbedding(
             sequence_length=sequence_length,
-            initializer=clone_initializer(self.embeddings_initializer),
+            initializer=self.embeddings_initializer.clone(),
             dtype=self.dtype_policy,
             name="position_embedding",
         )

@@ -13,9 +13,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from keras_embed.ops.cross_entropy import capped_logits
-from keras_embed.ops.cross_entropy import chunk_logits_gradient
-from keras_embed.ops.cross_entropy import chunk_losses
+from keras_embed.ops._cross_entropy_chunks import capped_logits
+from keras_embed.ops._cross_entropy_chunks import chunk_logits_gradient
+from keras_embed.ops._cross_entropy_chunks import chunk_losses
 
 
 def _product(a, b, a_axis, b_axis):

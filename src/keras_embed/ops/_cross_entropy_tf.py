@@ -7,9 +7,9 @@ zero-weight rows), so the loop also compiles under XLA.
 
 import tensorflow as tf
 
-from keras_embed.ops.cross_entropy import capped_logits
-from keras_embed.ops.cross_entropy import chunk_logits_gradient
-from keras_embed.ops.cross_entropy import chunk_losses
+from keras_embed.ops._cross_entropy_chunks import capped_logits
+from keras_embed.ops._cross_entropy_chunks import chunk_logits_gradient
+from keras_embed.ops._cross_entropy_chunks import chunk_losses
 
 
 def _sweep(hidden, table, bias, labels, coefficients, options, with_grads):

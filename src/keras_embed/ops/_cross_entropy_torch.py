@@ -2,7 +2,7 @@
 
 A `torch.autograd.Function` over a Python loop of token chunks. Eager torch
 runs one kernel per operation and keeps every intermediate until it is
-dropped, so the chunk arithmetic of `cross_entropy.chunk_losses` and
+dropped, so the chunk arithmetic of `_cross_entropy_chunks.chunk_losses` and
 `chunk_logits_gradient` is repeated here with in-place operations on one
 `(C, V)` buffer: one such buffer per chunk (two with a `logit_soft_cap`).
 """

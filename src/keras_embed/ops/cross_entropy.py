@@ -20,8 +20,8 @@ adapts to the vocabulary so that one float32 `(chunk, V)` block stays near
 32 MiB. No vocabulary block exists, so no padded vocabulary needs masking.
 
 The per-chunk arithmetic (`chunk_losses`, `chunk_logits_gradient`) is
-written once in `keras.ops`; the loop around it and the custom gradient are
-per backend (`_cross_entropy_jax`, `_cross_entropy_torch` with in-place
+written once in `keras.ops`, in the leaf module `_cross_entropy_chunks`; the
+loop around it and the custom gradient are per backend (`_cross_entropy_jax`, `_cross_entropy_torch` with in-place
 chunk arithmetic, `_cross_entropy_tf`). Other backends run the portable
 `reverse_cross_entropy_reference`, which differentiates by autodiff, so
 there only the forward pass is memory-bounded.
@@ -29,17 +29,22 @@ there only the forward pass is memory-bounded.
 
 import collections
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_integer
 from keras_embed._validation import check_integer_dtype
+from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
+from keras_embed._validation import check_soft_cap
 from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
+from keras_embed.ops._cross_entropy_chunks import capped_logits
+from keras_embed.ops._cross_entropy_chunks import chunk_losses
 
 # One float32 (chunk, vocabulary) block of logits is kept near this size.
 CHUNK_BYTES = 32 * 2**20
@@ -253,66 +258,6 @@ def _with_defaults(options):
     return {**defaults, **options}
 
 
-# ---------------------------------------------------------------------------
-# The arithmetic of one chunk, shared by the reference, JAX and TensorFlow
-# paths (torch repeats it with in-place operations).
-
-
-def chunk_losses(logits, labels, coefficients, options):
-    """Weighted losses of one chunk and its log-partition.
-
-    Args:
-        logits: `(C, V)` float32, after the bias and the soft cap.
-        labels: `(C,)` int32 in `[0, V)`.
-        coefficients: `(C,)` float32 weight of each token in the reduction.
-
-    Returns:
-        `(C,)` float32 `coefficients * loss` (0 where the coefficient is 0)
-        and `(C,)` float32 `logsumexp(logits)`.
-    """
-    smoothing = options.label_smoothing
-    log_partition = ops.logsumexp(logits, axis=-1)
-    target_logit = ops.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
-    loss = log_partition - (1.0 - smoothing) * target_logit
-    if smoothing:
-        loss = loss - smoothing * ops.mean(logits, axis=-1)
-    if options.z_loss:
-        loss = loss + options.z_loss * ops.square(log_partition)
-    # A zero weight silences the token even where its loss is not finite.
-    return ops.where(ops.not_equal(coefficients, 0.0), coefficients * loss, 0.0), log_partition
-
-
-def chunk_logits_gradient(logits, log_partition, labels, coefficients, options):
-    """Gradient of the chunk's summed weighted losses w.r.t. the logits before the cap.
-
-    `(1 + 2 z_loss lse) softmax - ((1 - s) one_hot + s / V)`, times
-    `1 - tanh^2` under a soft cap, times the token's coefficient. `(C, V)`
-    float32.
-    """
-    vocabulary_size = logits.shape[-1]
-    smoothing, cap = options.label_smoothing, options.logit_soft_cap
-    gradient = ops.exp(logits - log_partition[:, None])
-    if options.z_loss:
-        gradient = gradient * (1.0 + 2.0 * options.z_loss * log_partition)[:, None]
-    gradient = gradient - (1.0 - smoothing) * ops.one_hot(labels, vocabulary_size, dtype="float32")
-    if smoothing:
-        gradient = gradient - smoothing / vocabulary_size
-    if cap is not None:
-        gradient = gradient * (1.0 - ops.square(logits / cap))
-    return gradient * coefficients[:, None]
-
-
-def capped_logits(products, bias, options):
-    """`(C, V)` float32 products plus the bias, soft-capped if asked."""
-    logits = ops.cast(products, "float32")
-    if bias is not None:
-        logits = logits + ops.cast(bias, "float32")
-    if options.logit_soft_cap is not None:
-        cap = options.logit_soft_cap
-        logits = cap * ops.tanh(logits / cap)
-    return logits
-
-
 def _reference_loss(hidden, table, bias, labels, coefficients, options):
     # (V, d) -> (d, V) so every chunk is a plain matmul.
     kernel = ops.cast(ops.transpose(table) if options.transpose else table, options.compute_dtype)
@@ -375,27 +320,10 @@ def _shapes_match(shape, expected):
 
 def _check_options(transpose, ignore_index, z_loss, logit_soft_cap, reduction, compute_dtype):
     """Checks what `check_*` helpers do not cover; returns the standard compute dtype."""
-    if not isinstance(transpose, bool):
-        raise ValueError(
-            f"`transpose` must be True or False. Received: transpose={describe(transpose)}."
-        )
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, numbers.Integral):
-        raise ValueError(
-            f"`ignore_index` must be an integer. Received: ignore_index={describe(ignore_index)}."
-        )
-    if isinstance(z_loss, bool) or not isinstance(z_loss, numbers.Real) or not z_loss >= 0.0:
-        raise ValueError(
-            f"`z_loss` must be a non-negative number. Received: z_loss={describe(z_loss)}."
-        )
-    if logit_soft_cap is not None and (
-        isinstance(logit_soft_cap, bool)
-        or not isinstance(logit_soft_cap, numbers.Real)
-        or not 0.0 < logit_soft_cap < math.inf
-    ):
-        raise ValueError(
-            "`logit_soft_cap` must be a positive finite number or None. "
-            f"Received: logit_soft_cap={describe(logit_soft_cap)}."
-        )
+    check_bool("transpose", transpose)
+    check_integer("ignore_index", ignore_index)
+    check_number("z_loss", z_loss, sign="non-negative")
+    check_soft_cap(logit_soft_cap)
     if reduction not in REDUCTIONS:
         raise ValueError(
             f"`reduction` must be one of {REDUCTIONS}. Received: reduction={describe(reduction)}."

@@ -1,15 +1,16 @@
 """`MaskedLMMaskGenerator`: BERT-style masking of token ids for masked-LM training."""
 
-import numbers
 from fractions import Fraction
 
 import keras
 import numpy as np
 
+from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
 from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
+from keras_embed._validation import is_integer
 
 _OUTPUT_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
 
@@ -131,8 +132,16 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         super().__init__(**kwargs)
         self.vocabulary_size = check_positive_int("vocabulary_size", vocabulary_size)
         self.mask_selection_rate = check_rate("mask_selection_rate", mask_selection_rate)
-        self.mask_token_id = _check_token_id(mask_token_id, self.vocabulary_size)
-        self.mask_selection_length = _check_length(mask_selection_length)
+        self.mask_token_id = check_integer(
+            "mask_token_id",
+            mask_token_id,
+            minimum=0,
+            maximum=self.vocabulary_size - 1,
+            expected=f"an integer id in the vocabulary [0, {self.vocabulary_size})",
+        )
+        self.mask_selection_length = check_integer(
+            "mask_selection_length", mask_selection_length, minimum=0, allow_none=True
+        )
         self.unselectable_token_ids = _check_id_list(unselectable_token_ids)
         self.mask_token_rate = check_rate("mask_token_rate", mask_token_rate)
         self.random_token_rate = check_rate("random_token_rate", random_token_rate)
@@ -142,7 +151,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 f"Received: mask_token_rate={self.mask_token_rate}, "
                 f"random_token_rate={self.random_token_rate}."
             )
-        self.seed = _check_seed(seed)
+        self.seed = check_integer("seed", seed, minimum=0, allow_none=True)
         # Without a seed, draw one from numpy's global generator so that
         # `keras.utils.set_random_seed` makes the layer reproducible too.
         generator_seed = seed if seed is not None else np.random.randint(0, 2**31 - 1)
@@ -394,48 +403,18 @@ def _exact(rate):
     return Fraction(repr(float(rate)))
 
 
-def _is_integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _check_token_id(mask_token_id, vocabulary_size):
-    if not _is_integer(mask_token_id) or not 0 <= mask_token_id < vocabulary_size:
-        raise ValueError(
-            f"`mask_token_id` must be an integer id in the vocabulary [0, {vocabulary_size}). "
-            f"Received: mask_token_id={describe(mask_token_id)}."
-        )
-    return int(mask_token_id)
-
-
-def _check_length(mask_selection_length):
-    if mask_selection_length is None:
-        return None
-    if not _is_integer(mask_selection_length) or mask_selection_length < 0:
-        raise ValueError(
-            "`mask_selection_length` must be a non-negative integer or None. "
-            f"Received: mask_selection_length={describe(mask_selection_length)}."
-        )
-    return int(mask_selection_length)
 
 
 def _check_id_list(unselectable_token_ids):
     ids = unselectable_token_ids
     if isinstance(ids, np.ndarray):
         ids = ids.tolist()
-    if not isinstance(ids, (list, tuple)) or not all(_is_integer(i) for i in ids):
+    if not isinstance(ids, (list, tuple)) or not all(is_integer(i) for i in ids):
         raise ValueError(
             "`unselectable_token_ids` must be a list of integer ids, e.g. [0]. "
             f"Received: unselectable_token_ids={describe(unselectable_token_ids)}."
         )
     return [int(i) for i in ids]
-
-
-def _check_seed(seed):
-    if seed is not None and (not _is_integer(seed) or seed < 0):
-        raise ValueError(
-            f"`seed` must be a non-negative integer or None. Received: seed={describe(seed)}."
-        )
-    return None if seed is None else int(seed)
 
 
 def _is_row(value):

@@ -56,7 +56,7 @@ def add_subparser(subparsers):
 
 def run(args):
     """Run a parsed `keras-embed vectors ...` command; returns the exit code."""
-    from keras_embed.vectors.formats import load
+    from keras_embed.vectors.loading import load
 
     try:
         start = time.perf_counter()

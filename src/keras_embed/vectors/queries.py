@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from keras_embed._validation import describe
+from keras_embed._validation import check_integer, describe, is_number
 
 SCORE_BUDGET = 1 << 22  # Floats of (queries, rows) scores held at once (16 MB).
 COPY_BUDGET = 1 << 24  # Floats of a non-float32 block converted at once (64 MB).
@@ -42,24 +42,14 @@ def unit(vector):
 
 
 def check_topn(topn, allow_none=True):
-    if topn is None and allow_none:
-        return None
-    if isinstance(topn, bool) or not isinstance(topn, numbers.Integral) or topn < 0:
-        raise ValueError(
-            f"`topn` must be a non-negative integer or None. Received: topn={describe(topn)}."
-        )
-    return int(topn)
+    return check_integer("topn", topn, minimum=0, allow_none=allow_none)
 
 
 def check_row_limit(name, value, count):
     """`restrict_vocab`-style limits: None for all rows, else 1..count."""
     if value is None:
         return count
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer or None. Received: {name}={describe(value)}."
-        )
-    return min(int(value), count)
+    return min(check_integer(name, value, minimum=1, allow_none=True), count)
 
 
 def _chunk_rows(matrix, queries):
@@ -227,8 +217,7 @@ def _is_weighted_pair(item):
     return (
         isinstance(item, tuple)
         and len(item) == 2
-        and isinstance(item[1], numbers.Real)
-        and not isinstance(item[1], bool)
+        and is_number(item[1])
         and isinstance(item[0], (str, np.ndarray, numbers.Integral))
     )
 

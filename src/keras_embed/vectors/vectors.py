@@ -1,10 +1,8 @@
 """`Vectors`: words, their matrix, and similarity queries over it."""
 
-import numbers
-
 import numpy as np
 
-from keras_embed._validation import describe
+from keras_embed._validation import check_positive_int, describe, is_integer
 from keras_embed.vectors import queries
 
 QUERY_METHODS = ("exact", "faiss")
@@ -42,7 +40,7 @@ class Vectors:
     ['woman', 'queen']
     """
 
-    def __init__(self, words, matrix, subwords=None, *, _index=None, _where=None, _path=None):
+    def __init__(self, words, matrix, subwords=None):
         if isinstance(words, str) or not hasattr(words, "__len__"):
             raise ValueError(
                 f"`words` must be a list of strings. Received: words={describe(words)}."
@@ -64,9 +62,9 @@ class Vectors:
                 raise ValueError(
                     f"`words` must hold strings; words[{row}] is {describe(word)}."
                 )
-        index = _index if _index is not None else dict(zip(words, range(len(words))))
+        index = dict(zip(words, range(len(words))))
         if len(index) != len(words):
-            _raise_duplicate(words, _where, _path)
+            raise DuplicateWordError(words)
         self.words = words
         self.matrix = matrix
         self.index = index
@@ -240,8 +238,7 @@ class Vectors:
                 f"`query_vectors` must have shape (q, {self.dim}) or ({self.dim},). "
                 f"Received: shape {np.shape(query_vectors)}."
             )
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
-            raise ValueError(f"`k` must be a positive integer. Received: k={describe(k)}.")
+        check_positive_int("k", k)
         rows = queries.check_row_limit("restrict_vocab", restrict_vocab, len(self))
         if method not in QUERY_METHODS:
             raise ValueError(
@@ -279,7 +276,7 @@ class Vectors:
         ]
 
     def _vector_of_key(self, key):
-        if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        if is_integer(key):
             return np.asarray(self.matrix[int(key)], dtype=np.float32)
         return np.asarray(self.get_vector(key), dtype=np.float32)
 
@@ -288,7 +285,7 @@ class Vectors:
         for key, _ in terms:
             if isinstance(key, str) and key in self.index:
                 rows.append(self.index[key])
-            elif isinstance(key, numbers.Integral) and not isinstance(key, bool):
+            elif is_integer(key):
                 rows.append(int(key))
         return rows
 
@@ -301,22 +298,16 @@ class Vectors:
         save(self, path, format=format)
 
 
+class DuplicateWordError(ValueError):
+    """`words` holds a word twice; `word` and its first two `rows` say where."""
 
-def _raise_duplicate(words, where, path):
-    seen = {}
-    for row, word in enumerate(words):
-        if word in seen:
-            first = seen[word]
-            if where is not None:
-                from keras_embed.vectors._io import file_error
-
-                raise file_error(
-                    path,
-                    where(row),
-                    f"word {word!r} appears a second time (first at {where(first)}); "
-                    "words must be unique",
-                )
-            raise ValueError(
-                f"`words` must be unique, but {word!r} appears at rows {first} and {row}."
-            )
-        seen[word] = row
+    def __init__(self, words):
+        seen = {}
+        for row, word in enumerate(words):
+            if word in seen:
+                break
+            seen[word] = row
+        self.word, self.rows = word, (seen[word], row)
+        super().__init__(
+            f"`words` must be unique, but {word!r} appears at rows {seen[word]} and {row}."
+        )
