@@ -1,4 +1,4 @@
-"""Argument checks and concrete-value probes shared by every module (private)."""
+"""Argument checks shared by every module (private). Backend-free: `keras_embed.ops` sits above."""
 
 import math
 import numbers
@@ -90,42 +90,6 @@ def check_bool(name, value):
     return value
 
 
-def concrete_value(x):
-    """Return `x` as a numpy array when its values are known now, else `None`.
-
-    Values are known for Python and numpy inputs and for eager backend tensors;
-    they are unknown for symbolic tensors and inside traced or compiled
-    functions (`jax.jit`, `tf.function`, `torch.compile`).
-    """
-    if x is None:
-        return None
-    if isinstance(x, (numbers.Number, list, tuple, np.ndarray, np.generic)):
-        return np.asarray(x)
-    module = type(x).__module__
-    if module.startswith("jax"):
-        import jax
-
-        if isinstance(x, jax.core.Tracer):
-            return None
-        return np.asarray(x)
-    if module.startswith("torch"):
-        import torch
-
-        if torch.compiler.is_compiling():
-            return None
-        return x.detach().cpu().numpy()
-    if module.startswith("tensorflow"):
-        import tensorflow as tf
-
-        if not tf.executing_eagerly() or not hasattr(x, "numpy"):
-            return None
-        try:
-            return x.numpy()
-        except (AttributeError, TypeError, ValueError):
-            return None
-    return None
-
-
 def check_integer_dtype(name, x):
     """Reject float (or other non-integer) ids with a clear error."""
     dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
@@ -134,21 +98,6 @@ def check_integer_dtype(name, x):
         raise ValueError(
             f"`{name}` must hold integer ids, but has dtype {dtype}. Cast them "
             f"first, e.g. `keras.ops.cast({name}, 'int32')`."
-        )
-
-
-def check_index_range(name, values, upper, what):
-    """Raise if concrete `values` leave `[0, upper)`; a no-op for symbolic ones."""
-    values = concrete_value(values)
-    if values is None or values.size == 0:
-        return
-    bad = (values < 0) | (values >= upper)
-    if bad.any():
-        offending = values[bad].flat[0]
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(
-            f"`{name}` holds {int(offending)} at index {where}, outside the "
-            f"valid range [0, {upper}) of {what}."
         )
 
 

@@ -1,13 +1,12 @@
 import keras
 from keras import ops
 
-from keras_embed._validation import check_index_range
 from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
-from keras_embed._validation import concrete_value
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
+from keras_embed.ops.lookup import lookup_rows
 
 
 def gather_positions(inputs, mask_positions):
@@ -33,30 +32,9 @@ def gather_positions(inputs, mask_positions):
             f"inputs.shape={tuple(inputs.shape)}, "
             f"mask_positions.shape={tuple(mask_positions.shape)}."
         )
-    sequence_length = ops.shape(inputs)[1]
-    if concrete_value(mask_positions) is not None and isinstance(sequence_length, int):
-        check_index_range(
-            "mask_positions",
-            mask_positions,
-            sequence_length,
-            f"the sequence (sequence_length={sequence_length})",
-        )
-        return _take_positions(inputs, mask_positions)
-    valid = ops.logical_and(
-        ops.greater_equal(mask_positions, 0), ops.less(mask_positions, sequence_length)
-    )
-    safe_positions = ops.where(valid, mask_positions, ops.zeros_like(mask_positions))
-    gathered = _take_positions(inputs, safe_positions)
-    return ops.where(ops.expand_dims(valid, -1), gathered, ops.zeros_like(gathered))
-
-
-def _take_positions(inputs, mask_positions):
-    if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
-        # take_along_axis cannot broadcast an unknown batch size in TF graphs.
-        return tf.gather(inputs, mask_positions, batch_dims=1)
-    return ops.take_along_axis(inputs, ops.expand_dims(mask_positions, -1), axis=1)
+    sequence_length = inputs.shape[1]
+    what = f"the sequence (sequence_length={sequence_length})"
+    return lookup_rows(inputs, mask_positions, "mask_positions", what, batch_dims=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_int
-from keras_embed._validation import concrete_value
+from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.lookup import lookup_rows
 
 

@@ -9,7 +9,7 @@ from keras import ops
 
 from keras_embed._validation import canonical_axis
 from keras_embed._validation import check_positive_float
-from keras_embed._validation import concrete_value
+from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import rope
 

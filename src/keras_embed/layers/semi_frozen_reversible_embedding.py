@@ -16,6 +16,7 @@ from keras import ops
 
 from keras_embed._validation import check_integer, check_integer_dtype
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
+from keras_embed.ops._backend import take_or_zeros
 from keras_embed.ops.lookup import lookup_rows
 
 
@@ -201,15 +202,12 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
             "inputs",
             f"the vocabulary (input_dim={self.input_dim})",
         )  # (..., output_dim); zeros for out-of-range ids in compiled code.
-        in_range = ops.logical_and(ops.greater_equal(inputs, 0), ops.less(inputs, self.input_dim))
-        slots = ops.take(  # (...)
-            ops.convert_to_tensor(self.row_slots), ops.clip(inputs, 0, self.input_dim - 1), axis=0
-        )
+        # (...) slot of each id; -1 for a frozen row and for an id out of range.
+        slots = take_or_zeros(ops.convert_to_tensor(self.row_slots) + 1, inputs) - 1
         trained = ops.take(
             ops.convert_to_tensor(self.trainable_embeddings), ops.maximum(slots, 0), axis=0
         )
-        use_trained = ops.logical_and(in_range, ops.greater_equal(slots, 0))
-        outputs = ops.where(ops.expand_dims(use_trained, -1), trained, frozen)
+        outputs = ops.where(ops.expand_dims(ops.greater_equal(slots, 0), -1), trained, frozen)
         return ops.cast(outputs, self.compute_dtype)
 
     def get_config(self):

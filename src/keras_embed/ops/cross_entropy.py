@@ -41,8 +41,8 @@ from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
 from keras_embed._validation import check_soft_cap
-from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
+from keras_embed.ops._backend import concrete_value, fused_cross_entropy
 from keras_embed.ops._cross_entropy_chunks import capped_logits
 from keras_embed.ops._cross_entropy_chunks import chunk_losses
 
@@ -211,21 +211,7 @@ def reverse_cross_entropy(
         reduction=reduction,
         compute_dtype=compute_dtype,
     )
-    return _run(_fused_path(), prepared)
-
-
-def _fused_path():
-    """The backend's fused `fused_loss`, imported on first use; else the reference."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        from keras_embed.ops import _cross_entropy_jax as path
-    elif backend == "torch":
-        from keras_embed.ops import _cross_entropy_torch as path
-    elif backend == "tensorflow":
-        from keras_embed.ops import _cross_entropy_tf as path
-    else:
-        return _reference_loss
-    return path.fused_loss
+    return _run(fused_cross_entropy() or _reference_loss, prepared)
 
 
 def reverse_cross_entropy_reference(hidden, table, labels, **options):

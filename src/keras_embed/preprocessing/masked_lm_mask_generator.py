@@ -8,7 +8,7 @@ import numpy as np
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
-from keras_embed._validation import concrete_value
+from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 

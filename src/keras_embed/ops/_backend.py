@@ -1,0 +1,98 @@
+"""The one place that asks which backend runs (private).
+
+Everything else is portable `keras.ops`. This module reads a tensor's values
+when they are known now, picks the backend's fused cross-entropy kernel, and
+gathers with a backend's own indexing where the portable form costs an extra
+pass (JAX's `mode="fill"` gather) or does not trace (TensorFlow graphs with an
+unknown batch size).
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def concrete_value(x):
+    """Return `x` as a numpy array when its values are known now, else `None`.
+
+    Values are known for Python and numpy inputs and for eager backend tensors;
+    they are unknown for symbolic tensors and inside traced or compiled
+    functions (`jax.jit`, `tf.function`, `torch.compile`).
+    """
+    if x is None:
+        return None
+    if isinstance(x, (numbers.Number, list, tuple, np.ndarray, np.generic)):
+        return np.asarray(x)
+    module = type(x).__module__
+    if module.startswith("jax"):
+        import jax
+
+        if isinstance(x, jax.core.Tracer):
+            return None
+        return np.asarray(x)
+    if module.startswith("torch"):
+        import torch
+
+        if torch.compiler.is_compiling():
+            return None
+        return x.detach().cpu().numpy()
+    if module.startswith("tensorflow"):
+        import tensorflow as tf
+
+        if not tf.executing_eagerly() or not hasattr(x, "numpy"):
+            return None
+        try:
+            return x.numpy()
+        except (AttributeError, TypeError, ValueError):
+            return None
+    return None
+
+
+def fused_cross_entropy():
+    """The backend's fused `fused_loss(hidden, table, bias, labels, coefficients, options)`, or None."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        from keras_embed.ops import _cross_entropy_jax as kernels
+    elif backend == "torch":
+        from keras_embed.ops import _cross_entropy_torch as kernels
+    elif backend == "tensorflow":
+        from keras_embed.ops import _cross_entropy_tf as kernels
+    else:
+        return None
+    return kernels.fused_loss
+
+
+def take(params, indices, batch_dims=0):
+    """`params` gathered along axis `batch_dims` at `indices` (all in range).
+
+    `batch_dims=0`: `(rows, ...)`, `(...)` -> `(..., ...)`.
+    `batch_dims=1`: `(batch, length, d)`, `(batch, m)` -> `(batch, m, d)`.
+    """
+    if batch_dims == 0:
+        return ops.take(params, indices, axis=0)
+    if keras.config.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # take_along_axis cannot broadcast an unknown batch size in TF graphs.
+        return tf.gather(params, indices, batch_dims=1)
+    return ops.take_along_axis(params, ops.expand_dims(indices, -1), axis=1)
+
+
+def take_or_zeros(params, indices, batch_dims=0):
+    """`take`, with an all-zero slice for every index outside `[0, params.shape[batch_dims])`."""
+    if keras.config.backend() == "jax":
+        import jax.numpy as jnp
+
+        # Unsigned ids turn negatives into huge ones, so "fill" zeroes both ends.
+        unsigned = indices.astype(jnp.uint32)
+        if batch_dims == 0:
+            return jnp.take(params, unsigned, axis=0, mode="fill", fill_value=0)
+        return jnp.take_along_axis(params, unsigned[..., None], axis=1, mode="fill", fill_value=0)
+    size = ops.shape(params)[batch_dims]
+    valid = ops.logical_and(ops.greater_equal(indices, 0), ops.less(indices, size))
+    gathered = take(params, ops.where(valid, indices, ops.zeros_like(indices)), batch_dims)
+    trailing = len(params.shape) - batch_dims - 1
+    valid = ops.reshape(valid, ops.shape(valid) + (1,) * trailing)
+    return ops.where(valid, gathered, ops.zeros_like(gathered))
