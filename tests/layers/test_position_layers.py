@@ -103,9 +103,16 @@ def test_sine_encoding_rejects_non_positive_wavelength():
         SinePositionEncoding(max_wavelength=0)
 
 
-def test_sine_encoding_rejects_float_positions():
-    with pytest.raises(ValueError, match="`positions` must hold integer ids"):
-        SinePositionEncoding()(np.zeros((1, 3, 4)), positions=np.array([0.0, 1.0, 2.0]))
+def test_sine_encoding_takes_fractional_positions_like_rotary():
+    # One rule for positions that feed an angle: the formula holds at any real position.
+    positions = np.array([0.5, 2.25, 7.0], "float32")
+    encoding = SinePositionEncoding()(np.zeros((1, 3, HIDDEN), "float32"), positions=positions)
+    np.testing.assert_allclose(to_numpy(encoding)[0], sinusoid_reference(positions, HIDDEN), atol=1e-6)
+
+
+def test_sine_encoding_rejects_boolean_positions():
+    with pytest.raises(ValueError, match="`positions` must hold integer or float positions"):
+        SinePositionEncoding()(np.zeros((1, 3, 4)), positions=np.array([True, False, True]))
 
 
 # --- PositionEmbedding ------------------------------------------------------------
@@ -151,6 +158,11 @@ def test_position_embedding_longer_input_than_the_table_raises():
 def test_position_embedding_out_of_range_positions_raise():
     with pytest.raises(ValueError, match=r"`positions` holds 7 .*\[0, 7\)"):
         built_position_embedding()(np.zeros((1, 2, HIDDEN), "float32"), positions=np.array([1, 7]))
+
+
+def test_position_embedding_rejects_float_positions_that_index_its_table():
+    with pytest.raises(ValueError, match="`positions` must hold integer ids"):
+        built_position_embedding()(np.zeros((1, 2, HIDDEN), "float32"), positions=np.array([0.5, 1.5]))
 
 
 def test_position_embedding_out_of_range_window_is_zero_inside_compiled_functions():

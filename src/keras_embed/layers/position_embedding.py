@@ -3,10 +3,10 @@ import numbers
 import keras
 from keras import ops
 
-from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_int
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.positions import sequence_positions
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -78,11 +78,11 @@ class PositionEmbedding(keras.layers.Layer):
         what = f"the position table (sequence_length={self.sequence_length})"
         if positions is None:
             self._check_window(shape[-2], start_index)
-            positions = ops.arange(shape[-2], dtype="int32") + ops.cast(start_index, "int32")
-            embedded = lookup_rows(table, positions, "start_index + arange(sequence)", what)
+            name = "start_index + arange(sequence)"
         else:
-            check_integer_dtype("positions", positions)
-            embedded = lookup_rows(table, positions, "positions", what)
+            name = "positions"
+        positions = sequence_positions(shape[-2], start_index, positions, dtype="int32")
+        embedded = lookup_rows(table, positions, name, what)
         return ops.broadcast_to(ops.cast(embedded, self.compute_dtype), shape)
 
     def _check_window(self, length, start_index):

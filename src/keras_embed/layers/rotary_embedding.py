@@ -12,6 +12,7 @@ from keras_embed._validation import check_positive_float
 from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import rope
+from keras_embed.ops.positions import sequence_positions
 
 # Constructor defaults of the scheme parameters; a scheme that does not use a
 # parameter rejects any other value for it.
@@ -363,9 +364,7 @@ class RotaryEmbedding(keras.layers.Layer):
 
         if positions is None:
             # (seq,)
-            positions_used = ops.arange(sequence_length, dtype="float32") + ops.cast(
-                start_index, "float32"
-            )
+            positions_used = sequence_positions(sequence_length, start_index)
         else:
             positions_used = self._check_positions(positions, inputs, sequence_axis)
 
@@ -405,12 +404,7 @@ class RotaryEmbedding(keras.layers.Layer):
 
     def _check_positions(self, positions, inputs, sequence_axis):
         """`positions` as float32, after checking its shape against `inputs`."""
-        positions = ops.convert_to_tensor(positions)
-        dtype = keras.backend.standardize_dtype(positions.dtype)
-        if not ("int" in dtype or "float" in dtype):
-            raise ValueError(
-                f"`positions` must hold integer or float positions. Received dtype {dtype}."
-            )
+        positions = sequence_positions(None, positions=positions)
         shape = tuple(positions.shape)
         if len(shape) not in (1, 2):
             raise ValueError(
@@ -439,7 +433,7 @@ class RotaryEmbedding(keras.layers.Layer):
                     f"along axis 0. Received: positions.shape={shape}, "
                     f"inputs.shape={tuple(inputs.shape)}."
                 )
-        return ops.cast(positions, "float32")
+        return positions
 
     def compute_output_shape(self, input_shape):
         sequence_axis, feature_axis = self._canonical_axes(len(input_shape))

@@ -1,29 +1,45 @@
 """Position indices and sinusoidal tables shared by the position layers."""
 
+import keras
 import numpy as np
 from keras import ops
 
 from keras_embed._validation import check_integer_dtype
 
 
-def sequence_positions(sequence_length, start_index=0, positions=None):
-    """Float32 positions of a sequence: `positions`, else `start_index + arange`.
+def sequence_positions(sequence_length, start_index=0, positions=None, dtype="float32"):
+    """Positions of a sequence: `positions`, else `start_index + arange(sequence_length)`.
+
+    The one rule every position layer follows: positions that feed an angle
+    (sinusoidal and rotary encodings, float `dtype`) may be integers or
+    floats, fractional ones included, since the formulas hold at any real
+    position; positions that index a table (`PositionEmbedding`, integer
+    `dtype`) are ids and follow `check_integer_dtype`.
 
     Args:
-        sequence_length: int or scalar tensor, the length of the sequence axis.
+        sequence_length: int or scalar tensor, the length of the sequence
+            axis (unused when `positions` is given).
         start_index: int or scalar integer tensor; the position of the first
             element, used during cached decoding.
-        positions: optional integer tensor of shape `(seq,)` or `(batch, seq)`
-            that overrides `start_index` (left padding, packed sequences).
+        positions: optional tensor of shape `(seq,)` or `(batch, seq)` that
+            overrides `start_index` (left padding, packed sequences).
+        dtype: the dtype of the result.
 
     Returns:
-        float32 tensor of shape `(seq,)` or `(batch, seq)`.
+        Tensor of shape `(seq,)` or `(batch, seq)` and dtype `dtype`.
     """
-    if positions is not None:
+    if positions is None:
+        return ops.arange(sequence_length, dtype=dtype) + ops.cast(start_index, dtype)
+    positions = ops.convert_to_tensor(positions)
+    if "int" in dtype:
         check_integer_dtype("positions", positions)
-        return ops.cast(positions, "float32")
-    positions = ops.arange(sequence_length, dtype="float32")
-    return positions + ops.cast(start_index, "float32")
+    else:
+        given = keras.backend.standardize_dtype(positions.dtype)
+        if "int" not in given and "float" not in given:
+            raise ValueError(
+                f"`positions` must hold integer or float positions. Received dtype {given}."
+            )
+    return ops.cast(positions, dtype)
 
 
 def sinusoidal_timescales(hidden_size, max_wavelength):
