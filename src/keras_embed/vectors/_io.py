@@ -5,13 +5,12 @@ import contextlib
 import gzip
 import lzma
 import os
+import sys
 import tempfile
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
-
-from keras_embed.vectors.progress import Progress
 
 # Leading bytes of the compressed containers we read transparently.
 _COMPRESSION_MAGIC = {
@@ -76,7 +75,7 @@ class Source:
         self.offset = 0
         self._pushed_back = b""
         show = self.size >= PROGRESS_MIN_BYTES if progress is None else bool(progress)
-        self._progress = Progress(self.size, description=description) if show else None
+        self._progress = _ProgressBar(self.size, description) if show else None
 
     @property
     def compressed(self):
@@ -155,7 +154,7 @@ class Source:
 
     def close(self, completed=True):
         if self._progress is not None:
-            self._progress.close(completed)
+            self._progress.finish(self._raw.tell(), completed)
         if self._stream is not self._raw:
             self._stream.close()
         self._raw.close()
@@ -165,6 +164,31 @@ class Source:
 
     def __exit__(self, exc_type, exc, traceback):
         self.close(completed=exc_type is None)
+
+
+class _ProgressBar:
+    """`keras.utils.Progbar` over a file's bytes, counted in KB, drawn on stderr.
+
+    stderr, so that a command's output on stdout stays clean; redrawn in place
+    on a terminal, else one line when the read ends.
+    """
+
+    def __init__(self, size, description):
+        from keras.utils import Progbar  # Only when a bar is shown: keras loads a backend.
+
+        self.target = max(-(-size // 1024), 1)
+        print(description, file=sys.stderr)
+        with contextlib.redirect_stdout(sys.stderr):
+            verbose = 1 if sys.stderr.isatty() else 2
+            self.bar = Progbar(self.target, verbose=verbose, unit_name="KB")
+
+    def update(self, done_bytes, finalize=False):
+        with contextlib.redirect_stdout(sys.stderr):
+            self.bar.update(min(done_bytes // 1024, self.target), finalize=finalize)
+
+    def finish(self, done_bytes, completed):
+        """The last line: the whole file when `completed`, else where the read stopped."""
+        self.update(self.target * 1024 if completed else done_bytes, finalize=True)
 
 
 def iter_line_blocks(source, block_size, first_line=1):

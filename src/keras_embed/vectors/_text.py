@@ -3,16 +3,54 @@
 Shared by the word2vec text, fastText `.vec` and GloVe formats. Lines split
 on the ASCII space only (a token may hold other Unicode spaces), and the token
 is everything before the last `dim` fields, so GloVe 840B tokens that contain
-spaces load intact. Numbers are parsed a block at a time by `parse_decimals`.
+spaces load intact. Numbers are parsed a block at a time by numpy's text parser.
 """
+
+import warnings
 
 import numpy as np
 
-from keras_embed.vectors._decimal import DecimalSyntaxError, parse_decimals
 from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
 
 BLOCK_BYTES = 1 << 18  # Small blocks keep the parser's scratch in cache and the peak low.
 _TRAILING = b" \t\r"
+
+
+class DecimalSyntaxError(ValueError):
+    """A token is not a number; `token_index` and `token` say which."""
+
+    def __init__(self, token_index, token):
+        super().__init__(f"{token!r} is not a number")
+        self.token_index = token_index
+        self.token = token
+
+
+def _parse(data, dtype):
+    """`np.fromstring(data, sep=" ")`, or None where a token does not parse."""
+    try:
+        with warnings.catch_warnings():
+            # numpy before 2.3 warns and stops at a bad token; later versions raise.
+            warnings.simplefilter("error", DeprecationWarning)
+            return np.fromstring(data, dtype=dtype, sep=" ")
+    except (ValueError, DeprecationWarning):
+        return None
+
+
+def parse_decimals(data, dtype):
+    """The numbers of `data`, separated by ASCII whitespace, as a 1-D `dtype` array.
+
+    numpy's parser rounds each token to float64 and then to `dtype`, exactly
+    as `float(token)` followed by a cast does. A token that is not a number
+    raises `DecimalSyntaxError` naming it.
+    """
+    values = _parse(data, dtype)
+    if values is not None:
+        return values
+    for index, token in enumerate(data.split()):
+        value = _parse(token, dtype)
+        if value is None or value.size != 1:
+            raise DecimalSyntaxError(index, token.decode("utf-8", "replace"))
+    raise AssertionError("a buffer failed to parse but every token parses")  # pragma: no cover
 
 
 def split_line(line, dim, token_spaces=True):

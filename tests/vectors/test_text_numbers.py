@@ -1,9 +1,9 @@
-"""The bulk decimal parser equals Python's float() rounded to the target dtype."""
+"""The bulk number parser (numpy's) equals Python's float() rounded to the target dtype."""
 
 import numpy as np
 import pytest
 
-from keras_embed.vectors._decimal import DecimalSyntaxError, parse_decimals
+from keras_embed.vectors._text import DecimalSyntaxError, parse_decimals
 
 
 def reference(tokens, dtype):
