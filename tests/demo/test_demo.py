@@ -36,13 +36,36 @@ def test_demo_reloaded_model_predicts_the_same_logits(tiny_run):
     assert report["reload_difference"] <= 1e-5
 
 
-def test_demo_reports_all_three_accuracies(tiny_run):
+def printed_row(lines, label):
+    """The numbers after `label` in its table row: `[loss, accuracy %]` or `[accuracy %]`."""
+    (line,) = [line for line in lines if line.strip().startswith(label + " ")]
+    return [float(field.rstrip("%")) for field in line.split()[len(label.split()) :] if field != "-"]
+
+
+def test_demo_prints_the_three_accuracies_it_reports(tiny_run):
+    report, lines, _ = tiny_run
+    assert printed_row(lines, "untrained model") == pytest.approx(
+        [report["loss_before"], 100 * report["accuracy_before"]], abs=0.051
+    )
+    assert printed_row(lines, "unigram-frequency baseline") == pytest.approx(
+        [100 * report["unigram_accuracy"]], abs=0.051
+    )
+    assert printed_row(lines, "trained model") == pytest.approx(
+        [report["loss_after"], 100 * report["accuracy_after"]], abs=0.051
+    )
+    # A uniform guess over the vocabulary scores far below 1%; the baseline guesses one frequent word.
+    assert 0 < report["unigram_accuracy"] < 1 and 0 <= report["accuracy_after"] <= 1
+
+
+def test_demo_prints_five_real_neighbours_per_word(tiny_run):
     _, lines, _ = tiny_run
-    text = "\n".join(lines)
-    for label in ("untrained model", "unigram-frequency baseline", "trained model"):
-        assert label in text
-    assert "fill in the blank" in text
-    assert "nearest neighbours" in text
+    start = lines.index("\nnearest neighbours by cosine in the token embedding table:")
+    rows = [line.split(None, 2) for line in lines[start + 1 :] if line.startswith("  ")]
+    assert rows and {label for _, label, _ in rows} == {"untrained", "trained"}
+    for word, _, neighbours in rows:
+        neighbours = neighbours.split(", ")
+        assert len(set(neighbours)) == 5 and word not in neighbours
+        assert not any(token.startswith("[") for token in neighbours)  # no reserved token
 
 
 def test_demo_writes_plots_or_says_why_not(tiny_run):
@@ -82,7 +105,9 @@ def test_cosine_neighbours_ranks_by_angle_not_length():
             [-1.0, 0.0],  # opposite: last
         ]
     )
-    np.testing.assert_array_equal(run.cosine_neighbours(table, 4, count=3), [5, 6, 7])
+    tokens = ["[PAD]", "[UNK]", "[MASK]", "[SEP]", "query", "parallel", "diagonal", "opposite"]
+    found = run.cosine_neighbours(table, tokens, ["query", "absent"], count=3)
+    assert found == {"query": ["parallel", "diagonal", "opposite"]}
 
 
 def test_training_budget_records_each_batch_loss_not_the_running_mean():

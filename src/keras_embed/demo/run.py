@@ -23,6 +23,7 @@ from keras_embed.demo.corpus import unigram_baseline_accuracy
 from keras_embed.demo.model import FusedLossTrainer
 from keras_embed.demo.model import build_masked_lm
 from keras_embed.layers import MaskedLMMaskGenerator
+from keras_embed.vectors import Vectors
 
 SEQUENCE_LENGTH = 64
 MASK_RATE = 0.15
@@ -87,12 +88,22 @@ class TrainingBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def cosine_neighbours(table, token_id, count=5, excluded_ids=RESERVED_IDS):
-    """Ids of the `count` rows of `table` with the highest cosine to row `token_id`."""
-    unit = table / np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
-    similarity = unit @ unit[token_id]
-    similarity[list(excluded_ids) + [token_id]] = -np.inf
-    return np.argsort(-similarity)[:count]
+def cosine_neighbours(table, tokens, words, count=5, excluded_ids=RESERVED_IDS):
+    """The `count` tokens nearest each of `words` by cosine in `table`, reserved ids left out.
+
+    Args:
+        table: `(vocabulary, hidden)` embedding table.
+        tokens: the token of each row.
+        words: the query tokens; those not in `tokens` are skipped.
+
+    Returns:
+        Dict from each query word found to its neighbours, nearest first.
+    """
+    kept = [row for row in range(len(table)) if row not in set(excluded_ids)]
+    vectors = Vectors([tokens[row] for row in kept], table[kept])
+    found = [word for word in words if word in vectors]
+    neighbours = vectors.neighbors(found, topn=count) if found else []
+    return {word: [token for token, _ in pairs] for word, pairs in zip(found, neighbours)}
 
 
 def fill_in_the_blank_examples(sentences, tokenizer, count=4, min_words=6, max_words=14):
@@ -244,13 +255,12 @@ def run_demo(
 
     table_after = keras.ops.convert_to_numpy(model.get_layer("token_embedding").embeddings)
     print_fn("\nnearest neighbours by cosine in the token embedding table:")
-    for word in NEIGHBOUR_WORDS:
-        token_id = tokenizer.token_to_id(word)
-        if token_id == UNK_ID:
-            continue
-        for label, table in (("untrained", table_before), ("trained", table_after)):
-            words = [tokenizer.id_to_token(int(i)) for i in cosine_neighbours(table, token_id)]
-            print_fn(f"  {word:<8} {label:<10} {', '.join(words)}")
+    tokens = [tokenizer.id_to_token(row) for row in range(vocabulary_size)]
+    before = cosine_neighbours(table_before, tokens, NEIGHBOUR_WORDS)
+    after = cosine_neighbours(table_after, tokens, NEIGHBOUR_WORDS)
+    for word in after:
+        for label, neighbours in (("untrained", before[word]), ("trained", after[word])):
+            print_fn(f"  {word:<8} {label:<10} {', '.join(neighbours)}")
 
     os.makedirs(output_dir, exist_ok=True)
     model_path = os.path.join(output_dir, "model.keras")
