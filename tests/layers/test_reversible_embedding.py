@@ -66,15 +66,15 @@ def test_logit_soft_cap_squashes_logits_with_tanh(rng):
     assert np.abs(logits).max() < 2.0
 
 
-def test_reverse_dtype_casts_both_operands(rng):
-    layer = built_layer(reverse_dtype="bfloat16")
-    hidden = rng.normal(size=(4, WIDTH)).astype("float32")
-    logits = layer(hidden, reverse=True)
+def test_reverse_dtype_casts_both_operands_before_the_product():
+    layer = ReversibleEmbedding(2, 2, reverse_dtype="bfloat16")
+    layer.build()
+    layer.embeddings.assign([[1.0, 1.0], [1.0, -1.0]])
+    # The exact logits are [0.001, 2.001]. bfloat16 operands round 1.001 to 1.0 and give
+    # [0, 2] exactly; rounding only the float32 output would give [0.000999, 2.0].
+    logits = layer(np.array([[1.001, -1.0]], "float32"), reverse=True)
     assert keras.backend.standardize_dtype(logits.dtype) == "bfloat16"
-    # Expected: the same product of the operands rounded to bfloat16.
-    bf16 = lambda x: to_numpy(keras.ops.cast(keras.ops.cast(x, "bfloat16"), "float32"))
-    expected = bf16(hidden).astype("float64") @ bf16(layer.embeddings).T.astype("float64")
-    np.testing.assert_allclose(to_numpy(keras.ops.cast(logits, "float32")), expected, rtol=2e-2, atol=2e-2)
+    np.testing.assert_array_equal(to_numpy(keras.ops.cast(logits, "float32")), [[0.0, 2.0]])
 
 
 def test_forward_output_carries_padding_mask_and_reverse_output_none():
@@ -147,10 +147,21 @@ def test_dtype_policies(dtype_policy, rng):
     assert keras.backend.standardize_dtype(hidden.dtype) == expected_compute
     # Reverse projections are float32 whatever the policy.
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    # Unit-scale values make logits of order 1, so one bfloat16 rounding (3 significant
+    # digits) is far outside the float32 tolerance below.
+    layer.embeddings.assign(rng.normal(size=(VOCABULARY, WIDTH)).astype("float32"))
+    logits = to_numpy(layer(layer(ids), reverse=True))
     table = to_numpy(layer.embeddings).astype("float64")
-    expected = table[ids] @ table.T
-    tolerance = 1e-2 if dtype_policy == "mixed_bfloat16" else 1e-6
-    np.testing.assert_allclose(to_numpy(logits), expected, atol=tolerance)
+    # Inside a call keras autocasts the table to the compute dtype, so both operands are
+    # compute-dtype values; their products are summed and returned in float32.
+    rounded = to_numpy(keras.ops.cast(keras.ops.cast(layer.embeddings, expected_compute), "float32"))
+    expected = rounded.astype("float64")[ids] @ rounded.astype("float64").T
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    if dtype_policy == "mixed_bfloat16":
+        # Neither a float32 table operand nor a bfloat16 output meets that tolerance.
+        assert np.abs(rounded[ids] @ table.T - expected).max() > 1e-3
+        bfloat16_output = to_numpy(keras.ops.cast(keras.ops.cast(expected, "bfloat16"), "float32"))
+        assert np.abs(bfloat16_output - expected).max() > 1e-3
 
 
 def test_compute_output_shape_mirrors_call():
