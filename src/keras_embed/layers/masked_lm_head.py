@@ -82,6 +82,13 @@ class MaskedLMHead(keras.layers.Layer):
         inputs: encoder outputs of shape `(batch, sequence, hidden)`.
         mask_positions: integer positions of shape `(batch, masks)`.
 
+    Input shape:
+        `inputs`: `(batch, sequence, hidden)`.
+        `mask_positions`: `(batch, masks)`.
+
+    Output shape:
+        `(batch, masks, vocabulary_size)`.
+
     Returns:
         `(batch, masks, vocabulary_size)` logits (or `activation` of them).
 

@@ -35,6 +35,13 @@ class PositionEmbedding(keras.layers.Layer):
         positions: optional integer tensor of shape `(sequence,)` or
             `(batch, sequence)`; overrides `start_index`.
 
+    Input shape:
+        `inputs`: `(..., sequence, hidden)`, with `sequence <= sequence_length`.
+        `positions`: `(sequence,)` or `(batch, sequence)`.
+
+    Output shape:
+        The shape of `inputs`: `(..., sequence, hidden)`.
+
     Returns:
         Tensor of the shape of `inputs`, in the compute dtype.
 

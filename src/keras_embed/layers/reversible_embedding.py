@@ -77,6 +77,14 @@ class ReversibleEmbedding(keras.layers.Embedding):
         reverse: bool. Project to the vocabulary instead of embedding.
             Defaults to `False`.
 
+    Input shape:
+        `reverse=False`: integer ids `(...)`, e.g. `(batch, sequence)`.
+        `reverse=True`: hidden states `(..., output_dim)`.
+
+    Output shape:
+        `reverse=False`: `(..., output_dim)`.
+        `reverse=True`: `(..., input_dim)`.
+
     Returns:
         `(..., output_dim)` embeddings in the compute dtype, or
         `(..., input_dim)` logits in the reverse dtype.

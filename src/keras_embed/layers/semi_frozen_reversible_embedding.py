@@ -54,6 +54,14 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
             `(..., output_dim)` when `reverse=True`.
         reverse: bool. Project to the vocabulary instead of embedding.
 
+    Input shape:
+        `reverse=False`: integer ids `(...)`, e.g. `(batch, sequence)`.
+        `reverse=True`: hidden states `(..., output_dim)`.
+
+    Output shape:
+        `reverse=False`: `(..., output_dim)`.
+        `reverse=True`: `(..., input_dim)`.
+
     Returns:
         `(..., output_dim)` embeddings, or `(..., input_dim)` logits.
 

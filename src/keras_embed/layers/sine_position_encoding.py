@@ -29,9 +29,17 @@ class SinePositionEncoding(keras.layers.Layer):
         inputs: tensor of shape `(..., sequence, hidden)`; only its shape is used.
         start_index: int or scalar integer tensor. Position of the first
             element, for cached decoding. Defaults to `0`.
-        positions: optional integer tensor of shape `(sequence,)` or
-            `(batch, sequence)` giving each element's position; overrides
+        positions: optional integer or float tensor of shape `(sequence,)`
+            or `(batch, sequence)` giving each element's position (fractional
+            positions are encoded by the same formula); overrides
             `start_index`.
+
+    Input shape:
+        `inputs`: `(..., sequence, hidden)`, e.g. `(batch, sequence, hidden)`.
+        `positions`: `(sequence,)` or `(batch, sequence)`.
+
+    Output shape:
+        The shape of `inputs`: `(..., sequence, hidden)`.
 
     Returns:
         Tensor of the shape of `inputs`, in the compute dtype.

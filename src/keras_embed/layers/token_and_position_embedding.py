@@ -33,6 +33,13 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         positions: optional integer tensor of shape `(sequence,)` or
             `(batch, sequence)`; overrides `start_index`.
 
+    Input shape:
+        `inputs`: `(..., sequence)`, e.g. `(batch, sequence)`.
+        `positions`: `(sequence,)` or `(batch, sequence)`.
+
+    Output shape:
+        `(..., sequence, embedding_dim)`.
+
     Returns:
         Tensor of shape `(..., sequence, embedding_dim)` in the compute dtype.
 
