@@ -1,4 +1,9 @@
-"""`MaskedLMMaskGenerator`: BERT-style masking of token ids for masked-LM training."""
+"""`MaskedLMMaskGenerator`: BERT-style masking of token ids for masked-LM training.
+
+Over 400 lines because one public layer serves four input kinds (lists,
+ragged rows, dense arrays, `tf.data` graph tensors) through one numpy
+masking routine; half the file is its docstring and their checks.
+"""
 
 from fractions import Fraction
 
