@@ -218,3 +218,9 @@ def test_nearest_on_a_float64_matrix_equals_its_float32_copy(vectors, monkeypatc
     np.testing.assert_array_equal(
         wide.nearest(query_batch, k=5)[0], vectors.nearest(query_batch, k=5)[0]
     )
+
+
+def test_vectors_refuse_a_repeated_word_naming_both_rows():
+    # A plain value class: rows, not file positions (`load` turns these into file errors).
+    with pytest.raises(ValueError, match=r"`words` must be unique, but 'b' appears at rows 1 and 3"):
+        Vectors(["a", "b", "c", "b"], np.zeros((4, 2), np.float32))
