@@ -196,7 +196,7 @@ class RotaryEmbedding(keras.layers.Layer):
             name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
         }
         super().__init__(**kwargs)
-        _check_max_wavelength(max_wavelength)
+        rope.check_max_wavelength(max_wavelength)
         check_positive_float("scaling_factor", scaling_factor)
         for name, axis in (("sequence_axis", sequence_axis), ("feature_axis", feature_axis)):
             if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -448,18 +448,6 @@ class RotaryEmbedding(keras.layers.Layer):
         arguments, _ = rope.arguments_from_hf_config(config, layer_type)
         arguments.update(kwargs)
         return cls(**arguments)
-
-
-def _check_max_wavelength(max_wavelength):
-    if (
-        isinstance(max_wavelength, bool)
-        or not isinstance(max_wavelength, numbers.Real)
-        or not max_wavelength > 1
-    ):
-        raise ValueError(
-            "`max_wavelength` must be a number greater than 1. "
-            f"Received: max_wavelength={describe(max_wavelength)}."
-        )
 
 
 def _check_partial_rotary_factor(partial_rotary_factor):

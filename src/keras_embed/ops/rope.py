@@ -426,6 +426,20 @@ def takes_layer_setting(rope_type, name):
     return name in _LAYER_SETTINGS and name in signature
 
 
+def check_max_wavelength(max_wavelength):
+    """The base must be a real number above 1, or frequencies do not decrease."""
+    if (
+        isinstance(max_wavelength, bool)
+        or not isinstance(max_wavelength, numbers.Real)
+        or not max_wavelength > 1
+    ):
+        raise ValueError(
+            "`max_wavelength` must be a number greater than 1. "
+            f"Received: max_wavelength={describe(max_wavelength)}."
+        )
+    return max_wavelength
+
+
 def _is_positive_number(value):
     return (
         not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
@@ -691,10 +705,26 @@ def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
     Returns:
         `cos, sin`, each `(..., rotary_dim // 2)` float32.
     """
-    positions = ops.cast(positions, "float32")
+    positions = ops.expand_dims(ops.cast(positions, "float32"), -1)
+    return pair_cos_sin(positions, inverse_frequencies, attention_scaling)
+
+
+def pair_cos_sin(pair_positions, inverse_frequencies, attention_scaling=1.0):
+    """`rope_cos_sin` where each feature pair has its own position (M-RoPE, axial).
+
+    Args:
+        pair_positions: float tensor broadcastable to `(..., rotary_dim // 2)`.
+        inverse_frequencies: `(rotary_dim // 2,)`, or broadcastable to the
+            angles (e.g. one row per head).
+        attention_scaling: multiplies both results.
+
+    Returns:
+        `cos, sin`, each `(..., rotary_dim // 2)` float32.
+    """
+    pair_positions = ops.cast(pair_positions, "float32")
     inverse_frequencies = ops.cast(inverse_frequencies, "float32")
     # One float32 product per angle, rounded once, as transformers does.
-    angles = ops.expand_dims(positions, -1) * inverse_frequencies
+    angles = pair_positions * inverse_frequencies
     cos, sin = ops.cos(angles), ops.sin(angles)
     if attention_scaling != 1.0:
         cos = cos * attention_scaling
