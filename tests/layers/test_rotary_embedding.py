@@ -390,3 +390,11 @@ def test_docstring_example_runs():
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
     assert runner.summarize(verbose=False).attempted > 0
+
+
+def test_works_in_a_sequential_model_without_an_input(rng):
+    model = keras.Sequential([keras.layers.Dense(8), RotaryEmbedding(rope_type="proportional",
+                                                                     partial_rotary_factor=0.5),
+                              keras.layers.Dense(1)])
+    x = rng.standard_normal((4, 6, 8)).astype("float32")
+    assert_fit_step_changes_weights(model, x, rng.standard_normal((4, 6, 1)).astype("float32"))
