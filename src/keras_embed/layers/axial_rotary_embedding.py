@@ -1,6 +1,5 @@
 """`AxialRotaryEmbedding`: rotary positions on a grid of patches (RoPE-Axial, RoPE-Mixed)."""
 
-import math
 import numbers
 
 import keras
@@ -129,56 +128,10 @@ class AxialRotaryEmbedding(keras.layers.Layer):
                 dtype="float32",
             )
 
-    def _coordinates(self, inputs, grid, coordinates):
-        """`(batch or 1, seq, dims)` float32 coordinates, missing ones zeroed."""
-        sequence = inputs.shape[1]
-        if coordinates is not None:
-            coordinates = ops.convert_to_tensor(coordinates)
-            shape = tuple(coordinates.shape)
-            if len(shape) not in (2, 3) or shape[-1] != self.dims:
-                raise ValueError(
-                    f"`coordinates` must have shape (batch, seq, {self.dims}) or (seq, "
-                    f"{self.dims}). Received: coordinates.shape={shape}."
-                )
-            if shape[-2] is not None and sequence is not None and shape[-2] != sequence:
-                raise ValueError(
-                    f"`coordinates` must give one position per token: {shape[-2]} rows but "
-                    f"inputs have {sequence} tokens along axis 1."
-                )
-            if len(shape) == 2:
-                coordinates = coordinates[None]
-            return axial_rope.known_coordinates(coordinates)
-        if sequence is None:
-            raise ValueError("`AxialRotaryEmbedding` needs a known sequence length to lay out a grid.")
-        if grid is None:
-            side = round(sequence ** (1 / self.dims))
-            if side**self.dims != sequence:
-                raise ValueError(
-                    f"Pass `grid` or `coordinates`: {sequence} tokens are not a {self.dims}-D "
-                    "hypercube, so the grid cannot be inferred."
-                )
-            grid = (side,) * self.dims
-        if (
-            not isinstance(grid, (tuple, list))
-            or len(grid) != self.dims
-            or not all(isinstance(v, numbers.Integral) and v > 0 for v in grid)
-        ):
-            raise ValueError(
-                f"`grid` must be {self.dims} positive integers, one size per axis. "
-                f"Received: grid={describe(grid)}."
-            )
-        cells = math.prod(int(v) for v in grid)
-        if cells != sequence:
-            raise ValueError(
-                f"`grid` {tuple(grid)} has {cells} cells but inputs have {sequence} tokens "
-                "along axis 1. For tokens without a grid position (e.g. a CLS token), pass "
-                "`coordinates` with NaN for them."
-            )
-        return ops.convert_to_tensor(axial_rope.grid_coordinates(grid))[None]
-
     def call(self, inputs, grid=None, coordinates=None):
         self._check_shape(inputs.shape)
-        coordinates = self._coordinates(inputs, grid, coordinates)
+        # (batch or 1, seq, dims)
+        coordinates = axial_rope.token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
         has_heads = len(inputs.shape) == 4
         if self.learnable:
             # (batch, seq, heads, dims, half)

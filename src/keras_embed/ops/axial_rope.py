@@ -19,10 +19,12 @@ ECCV 2024, https://arxiv.org/abs/2403.13298 (section 3.2, eqs. 10-13).
 """
 
 import math
+import numbers
 
 import numpy as np
 from keras import ops
 
+from keras_embed._validation import describe
 from keras_embed.ops import rope
 
 
@@ -60,6 +62,65 @@ def mixed_frequencies_initial(dims, heads, block, max_wavelength, head_angles):
             directions[:, k, 1] = sin * first + cos * second
     frequencies = np.einsum("hka,t->ahkt", directions, magnitudes)
     return frequencies.astype(np.float32)
+
+
+def token_coordinates(sequence, dims, grid=None, coordinates=None):
+    """Each token's grid position: `(batch or 1, seq, dims)` float32, NaN (missing) as 0.
+
+    Args:
+        sequence: static number of tokens.
+        dims: number of grid axes.
+        grid: optional `dims` ints; tokens are its cells in row-major order.
+        coordinates: optional `(batch, seq, dims)` or `(seq, dims)` positions,
+            NaN where a token has none. Overrides `grid`.
+
+    With neither, `sequence` must be a perfect `dims`-th power: the hypercube.
+    """
+    if coordinates is not None:
+        coordinates = ops.convert_to_tensor(coordinates)
+        shape = tuple(coordinates.shape)
+        if len(shape) not in (2, 3) or shape[-1] != dims:
+            raise ValueError(
+                f"`coordinates` must have shape (batch, seq, {dims}) or (seq, {dims}). "
+                f"Received: coordinates.shape={shape}."
+            )
+        if shape[-2] is not None and sequence is not None and shape[-2] != sequence:
+            raise ValueError(
+                f"`coordinates` must give one position per token: {shape[-2]} rows but "
+                f"inputs have {sequence} tokens along axis 1."
+            )
+        if len(shape) == 2:
+            coordinates = coordinates[None]
+        return known_coordinates(coordinates)
+    if sequence is None:
+        raise ValueError("A known sequence length is needed to lay the tokens out on a grid.")
+    if grid is None:
+        side = round(sequence ** (1 / dims))
+        if side**dims != sequence:
+            raise ValueError(
+                f"Pass `grid` or `coordinates`: {sequence} tokens are not a {dims}-D "
+                "hypercube, so the grid cannot be inferred."
+            )
+        grid = (side,) * dims
+    if (
+        not isinstance(grid, (tuple, list))
+        or len(grid) != dims
+        or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in grid
+        )
+    ):
+        raise ValueError(
+            f"`grid` must be {dims} positive integers, one size per axis. "
+            f"Received: grid={describe(grid)}."
+        )
+    cells = math.prod(int(v) for v in grid)
+    if cells != sequence:
+        raise ValueError(
+            f"`grid` {tuple(int(v) for v in grid)} has {cells} cells but inputs have "
+            f"{sequence} tokens along axis 1. For tokens without a grid position (e.g. a "
+            "CLS token), pass `coordinates` with NaN for them."
+        )
+    return ops.convert_to_tensor(grid_coordinates(grid))[None]
 
 
 def grid_coordinates(grid):
