@@ -398,3 +398,15 @@ def test_works_in_a_sequential_model_without_an_input(rng):
                               keras.layers.Dense(1)])
     x = rng.standard_normal((4, 6, 8)).astype("float32")
     assert_fit_step_changes_weights(model, x, rng.standard_normal((4, 6, 1)).astype("float32"))
+
+
+def test_configs_saved_before_the_parameter_table_still_load():
+    # Earlier releases saved every scheme parameter, unused ones at their defaults.
+    old = {"max_wavelength": 10000, "scaling_factor": 2.0, "sequence_axis": 1, "feature_axis": -1,
+           "rope_type": "linear", "partial_rotary_factor": 1.0, "interleaved": False,
+           "max_position_embeddings": None, "original_max_position_embeddings": None,
+           "beta_fast": 32.0, "beta_slow": 1.0, "mscale": None, "mscale_all_dim": None,
+           "attention_factor": None, "truncate": True, "low_freq_factor": None,
+           "high_freq_factor": None, "short_factor": None, "long_factor": None}
+    layer = RotaryEmbedding.from_config(old)
+    assert layer.get_config()["scaling_factor"] == 2.0 and "beta_fast" not in layer.get_config()
