@@ -34,6 +34,7 @@ EVERY_TYPE = {
     "longrope": dict(rope_type="longrope", scaling_factor=8.0, short_factor=[1.0, 1.2],
                      long_factor=[2.0, 8.0], original_max_position_embeddings=16,
                      partial_rotary_factor=0.5, interleaved=True),
+    "proportional": dict(rope_type="proportional", scaling_factor=2.0, partial_rotary_factor=0.5),
 }
 
 
@@ -192,6 +193,30 @@ def test_partial_rotary_leaves_the_last_features_unchanged(rng):
     np.testing.assert_allclose(outputs[..., :4], keras_hub_reference(x[..., :4], np.arange(3, 7)), atol=2e-6)
 
 
+def test_proportional_rotates_the_full_head_in_rotate_half_pairs(rng):
+    # 16 features, a quarter of the 8 pairs rotate: pairs (0, 8) and (1, 9); the rest keep.
+    x = rng.standard_normal((1, 4, 16)).astype("float32")
+    outputs = to_numpy(RotaryEmbedding(rope_type="proportional", partial_rotary_factor=0.25)(x, start_index=3))
+    angles = np.arange(3, 7)[:, None] * 10000.0 ** (-np.arange(0, 4, 2) / 16)
+    for pair in range(2):
+        first, second = x[0, :, pair], x[0, :, pair + 8]
+        cos, sin = np.cos(angles[:, pair]), np.sin(angles[:, pair])
+        np.testing.assert_allclose(outputs[0, :, pair], first * cos - second * sin, atol=1e-6)
+        np.testing.assert_allclose(outputs[0, :, pair + 8], second * cos + first * sin, atol=1e-6)
+    unchanged = [i for i in range(16) if i % 8 >= 2]
+    np.testing.assert_array_equal(outputs[..., unchanged], x[..., unchanged])
+
+
+def test_from_hf_config_reads_per_layer_type_parameters():
+    config = {"rope_parameters": {
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+        "full_attention": {"rope_type": "proportional", "partial_rotary_factor": 0.25, "rope_theta": 1e6}}}
+    full = RotaryEmbedding.from_hf_config(config, layer_type="full_attention")
+    sliding = RotaryEmbedding.from_hf_config(config, layer_type="sliding_attention")
+    assert (full.rope_type, full.max_wavelength, full.partial_rotary_factor) == ("proportional", 1e6, 0.25)
+    assert (sliding.rope_type, sliding.max_wavelength) == ("default", 10000.0)
+
+
 def test_compute_output_shape_is_the_input_shape():
     assert RotaryEmbedding().compute_output_shape((None, 7, 4, 8)) == (None, 7, 4, 8)
 
@@ -267,7 +292,8 @@ def test_from_hf_config_reads_both_config_forms(form):
     for name, case in CASES.items():
         if form not in case:
             continue
-        layer = RotaryEmbedding.from_hf_config(case[form], interleaved=case["layer"]["interleaved"])
+        layer = RotaryEmbedding.from_hf_config(
+            case[form], layer_type=case.get("layer_type"), interleaved=case["layer"]["interleaved"])
         expected = RotaryEmbedding(**case["layer"]).get_config()
         assert {**layer.get_config(), "name": None} == {**expected, "name": None}, (name, form)
 
@@ -364,3 +390,23 @@ def test_docstring_example_runs():
         runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
     assert runner.summarize(verbose=False).attempted > 0
+
+
+def test_works_in_a_sequential_model_without_an_input(rng):
+    model = keras.Sequential([keras.layers.Dense(8), RotaryEmbedding(rope_type="proportional",
+                                                                     partial_rotary_factor=0.5),
+                              keras.layers.Dense(1)])
+    x = rng.standard_normal((4, 6, 8)).astype("float32")
+    assert_fit_step_changes_weights(model, x, rng.standard_normal((4, 6, 1)).astype("float32"))
+
+
+def test_configs_saved_before_the_parameter_table_still_load():
+    # Earlier releases saved every scheme parameter, unused ones at their defaults.
+    old = {"max_wavelength": 10000, "scaling_factor": 2.0, "sequence_axis": 1, "feature_axis": -1,
+           "rope_type": "linear", "partial_rotary_factor": 1.0, "interleaved": False,
+           "max_position_embeddings": None, "original_max_position_embeddings": None,
+           "beta_fast": 32.0, "beta_slow": 1.0, "mscale": None, "mscale_all_dim": None,
+           "attention_factor": None, "truncate": True, "low_freq_factor": None,
+           "high_freq_factor": None, "short_factor": None, "long_factor": None}
+    layer = RotaryEmbedding.from_config(old)
+    assert layer.get_config()["scaling_factor"] == 2.0 and "beta_fast" not in layer.get_config()

@@ -27,11 +27,11 @@ def schedule_parameters(case):
     layer = dict(case["layer"])
     rope_type = layer.pop("rope_type")
     base = layer.pop("max_wavelength")
-    for name in ("partial_rotary_factor", "interleaved"):
-        layer.pop(name)
+    partial = layer.pop("partial_rotary_factor")
+    layer.pop("interleaved")
     if "scaling_factor" in layer:
         layer["factor"] = layer.pop("scaling_factor")
-    return rope_type, base, layer
+    return rope_type, base, rope.check_rope_parameters(rope_type, layer), partial
 
 
 def calls(name):
@@ -71,12 +71,13 @@ def rotate_reference(x, angles, interleaved):
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_inverse_frequencies_match_transformers(name):
-    rope_type, base, parameters = schedule_parameters(CASES[name])
+    rope_type, base, parameters, partial = schedule_parameters(CASES[name])
     for call in calls(name):
         # the length-dependent schedules see the largest position plus one, as transformers does
         length = float(call["positions"].max()) + 1
         inverse_frequencies, _ = rope.rope_frequencies(
-            rope_type, CASES[name]["rotary_dim"], base, parameters, sequence_length=length)
+            rope_type, CASES[name]["rotary_dim"], base, parameters, sequence_length=length,
+            partial_rotary_factor=partial)
         expected = call["inverse_frequencies"]
         np.testing.assert_allclose(inverse_frequencies, expected, rtol=1e-6, atol=0)
         # Stronger: at most one float32 ulp apart (torch's vectorised pow is not always
@@ -87,11 +88,11 @@ def test_inverse_frequencies_match_transformers(name):
 
 def test_attention_scaling_matches_transformers_for_every_case():
     for name in CASES:
-        rope_type, base, parameters = schedule_parameters(CASES[name])
+        rope_type, base, parameters, partial = schedule_parameters(CASES[name])
         for call in calls(name):
             _, scaling = rope.rope_frequencies(
                 rope_type, CASES[name]["rotary_dim"], base, parameters,
-                sequence_length=float(call["positions"].max()) + 1)
+                sequence_length=float(call["positions"].max()) + 1, partial_rotary_factor=partial)
             assert scaling == pytest.approx(float(call["attention_scaling"]), rel=1e-12), name
 
 
@@ -166,13 +167,63 @@ def test_longrope_default_attention_scaling_is_sqrt_of_one_plus_log_ratio():
     assert scaling == pytest.approx(np.sqrt(1 + np.log(32.0) / np.log(4096)))
 
 
+def test_proportional_schedule_rotates_a_fraction_of_the_pairs_with_full_width_exponents():
+    table, scaling = rope.proportional_schedule(16, 10000, factor=2.0, partial_rotary_factor=0.5)
+    # 4 of 8 pairs rotate, with exponents 2i / 16 (the full head), then zero frequency.
+    expected = np.concatenate([10000.0 ** (-np.arange(0, 8, 2) / 16), np.zeros(4)]) / 2.0
+    np.testing.assert_allclose(table, expected, rtol=1e-7)
+    assert table.shape == (8,) and scaling == 1.0
+
+
+def test_a_new_rope_type_is_one_function_and_one_entry(monkeypatch):
+    from keras_embed.layers import RotaryEmbedding
+
+    def doubled_schedule(rotary_dim, max_wavelength, *, factor, beta_fast=3.0):
+        return rope.default_schedule(rotary_dim, max_wavelength)[0] * np.float32(factor), beta_fast
+
+    monkeypatch.setitem(rope.ROPE_TYPES, "doubled", rope.RopeType(doubled_schedule))
+    layer = RotaryEmbedding.from_hf_config({"rope_parameters": {"rope_type": "doubled", "factor": 2.0}})
+    assert layer.get_config()["beta_fast"] == 3.0 and layer.scaling_factor == 2.0
+    x = np.ones((1, 3, 8), "float32")
+    expected = RotaryEmbedding(rope_type="default")(x, positions=np.array([0, 2, 4])) * 3.0
+    np.testing.assert_allclose(to_numpy(layer(x)), to_numpy(expected), atol=1e-5)
+    with pytest.raises(ValueError, match="rope_type='doubled' requires `factor`"):
+        rope.check_rope_parameters("doubled", {})
+
+
 def test_yarn_default_attention_scaling_is_point_one_log_factor_plus_one():
     _, scaling = rope.yarn_schedule(16, 10000, factor=8.0, original_max_position_embeddings=2048)
     assert scaling == pytest.approx(0.1 * np.log(8.0) + 1)
 
 
-def test_every_rope_type_of_the_issue_is_registered():
-    assert set(rope.ROPE_SCHEDULES) == {"default", "linear", "ntk", "dynamic", "yarn", "llama3", "longrope"}
+def test_every_rope_type_transformers_ships_is_registered():
+    # The fixture records ROPE_INIT_FUNCTIONS of the transformers that made it, plus "default";
+    # "ntk" is ours (transformers' default type with the NTK base).
+    shipped = set(json.loads(str(REFERENCE["metadata"]))["transformers_rope_types"])
+    assert shipped <= set(rope.ROPE_TYPES), sorted(shipped - set(rope.ROPE_TYPES))
+
+
+def test_every_registered_rope_type_is_checked_against_transformers_or_a_formula():
+    covered = {case["layer"]["rope_type"] for case in CASES.values()}
+    assert set(rope.ROPE_TYPES) <= covered, sorted(set(rope.ROPE_TYPES) - covered)
+
+
+def test_each_schedule_declares_its_parameters_in_its_own_signature():
+    assert rope.schedule_parameters("yarn") == {
+        "factor": rope.REQUIRED, "original_max_position_embeddings": rope.REQUIRED,
+        "beta_fast": 32.0, "beta_slow": 1.0, "mscale": None, "mscale_all_dim": None,
+        "attention_factor": None, "truncate": True}
+    assert rope.schedule_parameters("default") == {}
+    # Every parameter name any schedule takes has exactly one check.
+    names = {name for rope_type in rope.ROPE_TYPES for name in rope.schedule_parameters(rope_type)}
+    assert names == set(rope.PARAMETER_CHECKS)
+
+
+def test_check_rope_parameters_fills_the_schedule_defaults():
+    assert rope.check_rope_parameters("proportional", {"factor": 2.0}) == {"factor": 2.0}
+    assert rope.check_rope_parameters("dynamic", {"factor": 2.0, "max_position_embeddings": 16}) == {
+        "factor": 2.0, "max_position_embeddings": 16}
+    assert rope.check_rope_parameters("default", {"factor": 1.0, "beta_fast": 32.0}) == {}
 
 
 # --- the rotation ---------------------------------------------------------------------
@@ -218,9 +269,9 @@ def test_non_positive_factor_is_rejected(factor):
 
 def test_parameter_the_scheme_ignores_is_rejected_unless_default():
     with pytest.raises(ValueError, match="`beta_fast` is not used by rope_type='linear'"):
-        rope.check_rope_parameters("linear", {"factor": 2.0, "beta_fast": 8.0}, defaults={"beta_fast": 32.0})
-    assert rope.check_rope_parameters("linear", {"factor": 2.0, "beta_fast": 32.0},
-                                      defaults={"beta_fast": 32.0}) == {"factor": 2.0}
+        rope.check_rope_parameters("linear", {"factor": 2.0, "beta_fast": 8.0})
+    # 32.0 is yarn's default for it: a config that lists every parameter still loads.
+    assert rope.check_rope_parameters("linear", {"factor": 2.0, "beta_fast": 32.0}) == {"factor": 2.0}
 
 
 def test_llama3_needs_high_freq_factor_above_low_freq_factor():

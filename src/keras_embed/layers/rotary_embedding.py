@@ -1,6 +1,5 @@
 """`RotaryEmbedding`: rotary position embedding with every published scaling scheme."""
 
-import inspect
 import numbers
 
 import keras
@@ -13,25 +12,6 @@ from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import rope
 from keras_embed.ops.positions import sequence_positions
-
-# Constructor defaults of the scheme parameters; a scheme that does not use a
-# parameter rejects any other value for it.
-_SCHEME_DEFAULTS = {
-    "factor": 1.0,
-    "max_position_embeddings": None,
-    "original_max_position_embeddings": None,
-    "beta_fast": 32.0,
-    "beta_slow": 1.0,
-    "mscale": None,
-    "mscale_all_dim": None,
-    "attention_factor": None,
-    "truncate": True,
-    "low_freq_factor": None,
-    "high_freq_factor": None,
-    "short_factor": None,
-    "long_factor": None,
-}
-
 
 @keras.saving.register_keras_serializable(package="keras_embed")
 class RotaryEmbedding(keras.layers.Layer):
@@ -79,6 +59,15 @@ class RotaryEmbedding(keras.layers.Layer):
       so cached decoding past the original length uses them too.
       `scaling_factor` is the context extension ratio used for the default
       attention scaling.
+    - `"proportional"` (transformers 5.24, Gemma 4 full attention): the whole
+      feature axis pairs up as in full rotary, but only the first
+      `int(partial_rotary_factor * features // 2)` pairs turn, with frequencies
+      `max_wavelength ** (-2i / features)`; the other pairs have frequency zero
+      and pass unchanged. Frequencies are divided by `scaling_factor`.
+
+    The scheme parameters below are the keyword-only arguments of the schedule
+    functions in `keras_embed.ops.rope` (`ROPE_TYPES`); a scheme rejects a
+    parameter it does not take unless it holds its default.
 
     YaRN and LongRoPE multiply cosine and sine by their attention scaling, as
     transformers does.
@@ -117,10 +106,12 @@ class RotaryEmbedding(keras.layers.Layer):
         feature_axis: int, axis of `inputs` holding the rotated features.
             Defaults to `-1`.
         rope_type: str, one of `"default"`, `"linear"`, `"ntk"`, `"dynamic"`,
-            `"yarn"`, `"llama3"`, `"longrope"`. Defaults to `"linear"`.
+            `"yarn"`, `"llama3"`, `"longrope"`, `"proportional"`. Defaults to
+            `"linear"`.
         partial_rotary_factor: number in `(0, 1]`. Only the first
             `int(features * partial_rotary_factor)` features rotate; the rest
-            pass through unchanged (GPT-NeoX, Phi, GLM). Defaults to `1.0`.
+            pass through unchanged (GPT-NeoX, Phi, GLM). With
+            `"proportional"`, the fraction of pairs that turn. Defaults to `1.0`.
         interleaved: bool. `False` rotates feature `i` with feature
             `i + rotary_dim // 2` (rotate-half, as Llama and GPT-NeoX); `True`
             rotates adjacent pairs `2i, 2i + 1` (GPT-J, RoFormer, GLM).
@@ -198,30 +189,15 @@ class RotaryEmbedding(keras.layers.Layer):
         rope_type="linear",
         partial_rotary_factor=1.0,
         interleaved=False,
-        max_position_embeddings=None,
-        original_max_position_embeddings=None,
-        beta_fast=32.0,
-        beta_slow=1.0,
-        mscale=None,
-        mscale_all_dim=None,
-        attention_factor=None,
-        truncate=True,
-        low_freq_factor=None,
-        high_freq_factor=None,
-        short_factor=None,
-        long_factor=None,
         **kwargs,
     ):
+        # Scheme parameters are the keyword arguments named in the schedules' own
+        # tables (`keras_embed.ops.rope.PARAMETER_DEFAULTS`); the rest go to `Layer`.
+        scheme = {
+            name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
+        }
         super().__init__(**kwargs)
-        if (
-            isinstance(max_wavelength, bool)
-            or not isinstance(max_wavelength, numbers.Real)
-            or not max_wavelength > 1
-        ):
-            raise ValueError(
-                "`max_wavelength` must be a number greater than 1. "
-                f"Received: max_wavelength={describe(max_wavelength)}."
-            )
+        rope.check_max_wavelength(max_wavelength)
         check_positive_float("scaling_factor", scaling_factor)
         for name, axis in (("sequence_axis", sequence_axis), ("feature_axis", feature_axis)):
             if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -233,23 +209,11 @@ class RotaryEmbedding(keras.layers.Layer):
                 "`sequence_axis` and `feature_axis` must be different axes. "
                 f"Received: sequence_axis={sequence_axis}, feature_axis={feature_axis}."
             )
-        if (
-            isinstance(partial_rotary_factor, bool)
-            or not isinstance(partial_rotary_factor, numbers.Real)
-            or not 0 < partial_rotary_factor <= 1
-        ):
-            raise ValueError(
-                "`partial_rotary_factor` must be a number in (0, 1]. "
-                f"Received: partial_rotary_factor={describe(partial_rotary_factor)}."
-            )
+        _check_partial_rotary_factor(partial_rotary_factor)
         if not isinstance(interleaved, bool):
             raise ValueError(
                 f"`interleaved` must be a bool. Received: interleaved={describe(interleaved)}."
             )
-        if short_factor is not None and not isinstance(short_factor, (str, bytes)):
-            short_factor = [float(v) for v in short_factor] if _all_numbers(short_factor) else short_factor
-        if long_factor is not None and not isinstance(long_factor, (str, bytes)):
-            long_factor = [float(v) for v in long_factor] if _all_numbers(long_factor) else long_factor
         self.max_wavelength = max_wavelength
         self.scaling_factor = scaling_factor
         self.sequence_axis = int(sequence_axis)
@@ -257,41 +221,19 @@ class RotaryEmbedding(keras.layers.Layer):
         self.rope_type = rope_type
         self.partial_rotary_factor = partial_rotary_factor
         self.interleaved = interleaved
-        self.max_position_embeddings = max_position_embeddings
-        self.original_max_position_embeddings = original_max_position_embeddings
-        self.beta_fast = beta_fast
-        self.beta_slow = beta_slow
-        self.mscale = mscale
-        self.mscale_all_dim = mscale_all_dim
-        self.attention_factor = attention_factor
-        self.truncate = truncate
-        self.low_freq_factor = low_freq_factor
-        self.high_freq_factor = high_freq_factor
-        self.short_factor = short_factor
-        self.long_factor = long_factor
+        # {name: value} of every parameter the schedule takes, defaults filled in.
         self._schedule_parameters = rope.check_rope_parameters(
-            rope_type, self._scheme_parameters(), defaults=_SCHEME_DEFAULTS
+            rope_type, {"factor": scaling_factor, **scheme}
         )
+        # `layer.beta_fast` etc.: the scheme's value, `None` where it takes no such parameter.
+        for name in rope.PARAMETER_DEFAULTS:
+            if name != "factor":
+                setattr(self, name, self._schedule_parameters.get(name))
+        # The schedule covers the whole feature axis itself (e.g. "proportional").
+        self._full_width = rope.takes_layer_setting(rope_type, "partial_rotary_factor")
         # rotary_dim -> (inverse_frequencies, attention_scaling), numpy float32.
         self._frequency_tables = {}
         self.supports_masking = True
-
-    def _scheme_parameters(self):
-        return {
-            "factor": self.scaling_factor,
-            "max_position_embeddings": self.max_position_embeddings,
-            "original_max_position_embeddings": self.original_max_position_embeddings,
-            "beta_fast": self.beta_fast,
-            "beta_slow": self.beta_slow,
-            "mscale": self.mscale,
-            "mscale_all_dim": self.mscale_all_dim,
-            "attention_factor": self.attention_factor,
-            "truncate": self.truncate,
-            "low_freq_factor": self.low_freq_factor,
-            "high_freq_factor": self.high_freq_factor,
-            "short_factor": self.short_factor,
-            "long_factor": self.long_factor,
-        }
 
     def _canonical_axes(self, rank):
         if rank < 2:
@@ -315,7 +257,8 @@ class RotaryEmbedding(keras.layers.Layer):
                 "`RotaryEmbedding` needs a known size for the feature axis "
                 f"(feature_axis={self.feature_axis}). Received None."
             )
-        rotary_dim = int(features * self.partial_rotary_factor)
+        rotary_factor = 1.0 if self._full_width else self.partial_rotary_factor
+        rotary_dim = int(features * rotary_factor)
         if rotary_dim % 2 or rotary_dim == 0:
             raise ValueError(
                 "The rotary dimension must be a positive even number, since "
@@ -329,7 +272,11 @@ class RotaryEmbedding(keras.layers.Layer):
         """Frequency table for `rotary_dim`, computed once per size."""
         if rotary_dim not in self._frequency_tables:
             self._frequency_tables[rotary_dim] = rope.rope_frequencies(
-                self.rope_type, rotary_dim, self.max_wavelength, self._schedule_parameters
+                self.rope_type,
+                rotary_dim,
+                self.max_wavelength,
+                self._schedule_parameters,
+                partial_rotary_factor=self.partial_rotary_factor,
             )
         return self._frequency_tables[rotary_dim]
 
@@ -375,6 +322,7 @@ class RotaryEmbedding(keras.layers.Layer):
                 self.max_wavelength,
                 self._schedule_parameters,
                 sequence_length=self._sequence_length(positions, start_index, sequence_length),
+                partial_rotary_factor=self.partial_rotary_factor,
             )
         else:
             inverse_frequencies, attention_scaling = self._static_frequencies(rotary_dim)
@@ -455,9 +403,9 @@ class RotaryEmbedding(keras.layers.Layer):
             }
         )
         # The scheme's own parameters; "factor" is already saved as `scaling_factor`.
-        scheme = self._scheme_parameters()
-        del scheme["factor"]
-        config.update(scheme)
+        config.update(
+            {name: value for name, value in self._schedule_parameters.items() if name != "factor"}
+        )
         return config
 
     @classmethod
@@ -478,7 +426,8 @@ class RotaryEmbedding(keras.layers.Layer):
             config: dict (e.g. a parsed `config.json`) or an object with
                 `to_dict()` such as a `transformers.PretrainedConfig`.
             layer_type: key of a per-layer-type `rope_parameters` dict (e.g.
-                `"full_attention"` for Gemma 3); required when it is nested.
+                `"sliding_attention"` or `"full_attention"` for Gemma 3 and 4);
+                required when it is nested.
             **kwargs: further constructor arguments, e.g. `interleaved=True`
                 (transformers keeps the layout in the model code, not the
                 config), `sequence_axis`, `name`.
@@ -490,91 +439,18 @@ class RotaryEmbedding(keras.layers.Layer):
             ValueError: the config has an unknown rope type or lacks a key the
                 type needs.
         """
-        if hasattr(config, "to_dict") and not isinstance(config, dict):
-            config = config.to_dict()
-        if not isinstance(config, dict):
-            raise ValueError(
-                "`config` must be a dict or a transformers config. "
-                f"Received: config={describe(config)}."
-            )
-        parameters = config.get("rope_parameters")
-        if parameters is None:
-            parameters = dict(config.get("rope_scaling") or {})
-        else:
-            parameters = dict(parameters)
-            if "rope_type" not in parameters and "type" not in parameters and any(
-                isinstance(value, dict) for value in parameters.values()
-            ):
-                nested = sorted(k for k, v in parameters.items() if isinstance(v, dict))
-                if layer_type not in nested:
-                    raise ValueError(
-                        "`rope_parameters` is nested by layer type; pass `layer_type`, "
-                        f"one of {nested}. Received: layer_type={describe(layer_type)}."
-                    )
-                parameters = dict(parameters[layer_type])
-        rope_type = parameters.get("rope_type", parameters.get("type", "default"))
-        schedule = rope.get_rope_schedule(rope_type)
-        theta = _first_given(
-            parameters.get("rope_theta"),
-            config.get("rope_theta"),
-            config.get("rotary_emb_base"),
-            10000.0,
-        )
-        partial = _first_given(
-            parameters.get("partial_rotary_factor"),
-            config.get("partial_rotary_factor"),
-            config.get("rotary_pct"),
-            1.0,
-        )
-
-        signature = inspect.signature(schedule).parameters
-        keys = [
-            name
-            for name, parameter in signature.items()
-            if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "sequence_length"
-        ]
-        values = {key: parameters.get(key) for key in keys}
-        max_position = config.get("max_position_embeddings")
-        if "max_position_embeddings" in values:
-            values["max_position_embeddings"] = max_position
-        if "original_max_position_embeddings" in values:
-            # transformers prefers a top-level value (Phi-3), then falls back to the max length.
-            values["original_max_position_embeddings"] = _first_given(
-                config.get("original_max_position_embeddings"),
-                values["original_max_position_embeddings"],
-                max_position,
-            )
-        if rope_type in ("yarn", "longrope") and values.get("factor") is None:
-            if max_position is not None and values["original_max_position_embeddings"]:
-                values["factor"] = max_position / values["original_max_position_embeddings"]
-        missing = [
-            key
-            for key in keys
-            if signature[key].default is inspect.Parameter.empty and values[key] is None
-        ]
-        if missing:
-            raise ValueError(
-                f"The config for rope_type='{rope_type}' is missing "
-                f"{', '.join(repr(key) for key in missing)} (looked in `rope_parameters` / "
-                "`rope_scaling` and at the top level)."
-            )
-        arguments = {key: value for key, value in values.items() if value is not None}
-        if "factor" in arguments:
-            arguments["scaling_factor"] = arguments.pop("factor")
-        arguments.update(
-            max_wavelength=theta, rope_type=rope_type, partial_rotary_factor=partial
-        )
+        arguments, _ = rope.arguments_from_hf_config(config, layer_type)
         arguments.update(kwargs)
         return cls(**arguments)
 
 
-def _all_numbers(values):
-    try:
-        return all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
-    except TypeError:
-        return False
-
-
-def _first_given(*values):
-    """The first value that is not `None` (transformers' fallback order)."""
-    return next((value for value in values if value is not None), None)
+def _check_partial_rotary_factor(partial_rotary_factor):
+    if (
+        isinstance(partial_rotary_factor, bool)
+        or not isinstance(partial_rotary_factor, numbers.Real)
+        or not 0 < partial_rotary_factor <= 1
+    ):
+        raise ValueError(
+            "`partial_rotary_factor` must be a number in (0, 1]. "
+            f"Received: partial_rotary_factor={describe(partial_rotary_factor)}."
+        )

@@ -4,7 +4,10 @@ A *schedule* turns a rotary dimension and a base wavelength into the
 `(inverse_frequencies, attention_scaling)` pair that fixes every angle:
 position `p` rotates feature pair `i` by `p * inverse_frequencies[i]`, and
 cosine and sine are multiplied by `attention_scaling`. Each scheme is one plain
-function in `ROPE_SCHEDULES`, keyed by the `rope_type` name transformers uses.
+function in `ROPE_TYPES`, keyed by the `rope_type` name transformers uses.
+
+A new rope type is one schedule function, whose keyword-only arguments and
+their defaults are its parameter table, and one row in `ROPE_TYPES`.
 
 Static schedules return numpy `float32` tables, computed once per rotary
 dimension. The two length-dependent ones (`"dynamic"`, `"longrope"`, listed in
@@ -24,6 +27,9 @@ machine.
 import inspect
 import math
 import numbers
+from typing import Callable
+from typing import NamedTuple
+from typing import Optional
 
 import keras
 import numpy as np
@@ -290,28 +296,148 @@ def longrope_schedule(
     return ops.where(is_long, long, short), attention_factor
 
 
-ROPE_SCHEDULES = {
-    "default": default_schedule,
-    "linear": linear_schedule,
-    "ntk": ntk_schedule,
-    "dynamic": dynamic_schedule,
-    "yarn": yarn_schedule,
-    "llama3": llama3_schedule,
-    "longrope": longrope_schedule,
+def proportional_schedule(rotary_dim, max_wavelength, *, factor=1.0, partial_rotary_factor=1.0):
+    """Proportional RoPE: rotary frequencies on a fraction of the pairs, zero on the rest.
+
+    The table is always `rotary_dim` (the whole head) wide. The first
+    `int(partial_rotary_factor * rotary_dim // 2)` pairs get `1 / (base ** (2i / d))`
+    with `d` the full width, not the rotated part, and the remaining pairs frequency
+    zero, so they pass unrotated; all are divided by `factor`. Unlike partial rotary,
+    the pairing (rotate-half over the full width) is the one of a fully rotated head.
+
+    Reference: transformers' `"proportional"` rope type (5.24, Gemma 4's
+    full-attention layers).
+    """
+    rotated_pairs = int(partial_rotary_factor * rotary_dim // 2)
+    # (rotated_pairs,) then zeros up to (rotary_dim // 2,)
+    exponents = np.arange(0, 2 * rotated_pairs, 2, dtype=np.float32) / np.float32(rotary_dim)
+    rotated = np.float32(1.0) / _power(max_wavelength, exponents)
+    inverse_frequencies = np.zeros(rotary_dim // 2, dtype=np.float32)
+    inverse_frequencies[:rotated_pairs] = rotated
+    return inverse_frequencies / np.float32(factor), 1.0
+
+
+# --- the registry -------------------------------------------------------------------------
+#
+# A rope type is one schedule function and one `RopeType` row. The schedule's keyword-only
+# arguments (except `sequence_length`) ARE its parameter table: their names, and their
+# defaults (none = required). Constructor validation, `get_config` and `from_hf_config`
+# read that table through `schedule_parameters`; nothing else lists a type's parameters.
+
+
+class RopeType(NamedTuple):
+    """One registered rope type.
+
+    schedule: `(rotary_dim, max_wavelength, **parameters) -> (inverse_frequencies,
+        attention_scaling)`; its keyword-only arguments declare the parameters.
+    length_dependent: the tables depend on the largest position of the call, passed as
+        `sequence_length`.
+    check: optional `(parameters) -> None` for constraints between parameters; raises
+        `ValueError`.
+    factor_from_context: in a transformers config, a missing `factor` is the context
+        extension ratio `max_position_embeddings / original_max_position_embeddings`.
+    """
+
+    schedule: Callable
+    length_dependent: bool = False
+    check: Optional[Callable] = None
+    factor_from_context: bool = False
+
+
+def _check_llama3(parameters):
+    if not parameters["high_freq_factor"] > parameters["low_freq_factor"]:
+        raise ValueError(
+            "`high_freq_factor` must be greater than `low_freq_factor`. Received: "
+            f"low_freq_factor={parameters['low_freq_factor']}, "
+            f"high_freq_factor={parameters['high_freq_factor']}."
+        )
+
+
+def _check_longrope(parameters):
+    if len(parameters["short_factor"]) != len(parameters["long_factor"]):
+        raise ValueError(
+            "`short_factor` and `long_factor` must have the same length. Received "
+            f"{len(parameters['short_factor'])} and {len(parameters['long_factor'])} numbers."
+        )
+
+
+ROPE_TYPES = {
+    "default": RopeType(default_schedule),
+    "linear": RopeType(linear_schedule),
+    "ntk": RopeType(ntk_schedule),
+    "dynamic": RopeType(dynamic_schedule, length_dependent=True),
+    "yarn": RopeType(yarn_schedule, factor_from_context=True),
+    "llama3": RopeType(llama3_schedule, check=_check_llama3),
+    "longrope": RopeType(
+        longrope_schedule, length_dependent=True, check=_check_longrope, factor_from_context=True
+    ),
+    "proportional": RopeType(proportional_schedule),
 }
 
+# Name -> schedule function, for callers that only need the math.
+ROPE_SCHEDULES = {name: entry.schedule for name, entry in ROPE_TYPES.items()}
+
 # Schedules whose tables depend on the largest position of the current call.
-LENGTH_DEPENDENT_SCHEDULES = frozenset({"dynamic", "longrope"})
+LENGTH_DEPENDENT_SCHEDULES = frozenset(
+    name for name, entry in ROPE_TYPES.items() if entry.length_dependent
+)
+
+# Marks a parameter without a default in `schedule_parameters`.
+REQUIRED = inspect.Parameter.empty
+
+# The layer's own setting that a schedule may also take: it then covers the full width.
+_LAYER_SETTINGS = frozenset({"partial_rotary_factor"})
 
 
 def get_rope_schedule(rope_type):
     """The schedule function registered as `rope_type`, or a clear error."""
-    if rope_type not in ROPE_SCHEDULES:
+    return _get_rope_type(rope_type).schedule
+
+
+def _get_rope_type(rope_type):
+    if not isinstance(rope_type, str) or rope_type not in ROPE_TYPES:
         raise ValueError(
-            f"Unknown `rope_type`. Expected one of {sorted(ROPE_SCHEDULES)}. "
+            f"Unknown `rope_type`. Expected one of {sorted(ROPE_TYPES)}. "
             f"Received: rope_type={describe(rope_type)}."
         )
-    return ROPE_SCHEDULES[rope_type]
+    return ROPE_TYPES[rope_type]
+
+
+def schedule_parameters(rope_type):
+    """`{name: default}` of the parameters `rope_type` takes, `REQUIRED` if none.
+
+    Read from the schedule's keyword-only arguments; `sequence_length` (given per
+    call) and the layer settings a schedule may take (`partial_rotary_factor`) are
+    not parameters.
+    """
+    signature = inspect.signature(_get_rope_type(rope_type).schedule).parameters
+    return {
+        name: parameter.default
+        for name, parameter in signature.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        and name != "sequence_length"
+        and name not in _LAYER_SETTINGS
+    }
+
+
+def takes_layer_setting(rope_type, name):
+    """Whether `rope_type`'s schedule takes the layer setting `name` itself."""
+    signature = inspect.signature(_get_rope_type(rope_type).schedule).parameters
+    return name in _LAYER_SETTINGS and name in signature
+
+
+def check_max_wavelength(max_wavelength):
+    """The base must be a real number above 1, or frequencies do not decrease."""
+    if (
+        isinstance(max_wavelength, bool)
+        or not isinstance(max_wavelength, numbers.Real)
+        or not max_wavelength > 1
+    ):
+        raise ValueError(
+            "`max_wavelength` must be a number greater than 1. "
+            f"Received: max_wavelength={describe(max_wavelength)}."
+        )
+    return max_wavelength
 
 
 def _is_positive_number(value):
@@ -320,22 +446,20 @@ def _is_positive_number(value):
     )
 
 
-_POSITIVE_NUMBERS = (
-    "factor", "attention_factor", "beta_fast", "beta_slow", "mscale",
-    "mscale_all_dim", "low_freq_factor", "high_freq_factor",
-)
-_POSITIVE_INTEGERS = ("max_position_embeddings", "original_max_position_embeddings")
-_NUMBER_LISTS = ("short_factor", "long_factor")
-
-
-def _check_parameter(name, value):
-    if name in _POSITIVE_NUMBERS and not _is_positive_number(value):
+def _positive_number(name, value):
+    if not _is_positive_number(value):
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={describe(value)}.")
-    if name in _POSITIVE_INTEGERS and (
-        isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0
-    ):
+    return value
+
+
+def _positive_integer(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={describe(value)}.")
-    if name in _NUMBER_LISTS and (
+    return int(value)
+
+
+def _positive_numbers(name, value):
+    if (
         isinstance(value, (str, bytes, dict))
         or not hasattr(value, "__len__")
         or len(value) == 0
@@ -345,40 +469,88 @@ def _check_parameter(name, value):
             f"`{name}` must be a non-empty list of positive numbers. "
             f"Received: {name}={describe(value)}."
         )
-    if name == "truncate" and not isinstance(value, bool):
-        raise ValueError(f"`truncate` must be a bool. Received: truncate={describe(value)}.")
+    return [float(v) for v in value]
 
 
-def check_rope_parameters(rope_type, parameters, defaults=None):
-    """Validate scheme parameters; return the ones `rope_type` uses.
+def _boolean(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be a bool. Received: {name}={describe(value)}.")
+    return value
+
+
+# How each parameter name is checked, whichever schedule takes it. A schedule with a
+# parameter of a new name adds one row here.
+PARAMETER_CHECKS = {
+    "factor": _positive_number,
+    "attention_factor": _positive_number,
+    "beta_fast": _positive_number,
+    "beta_slow": _positive_number,
+    "mscale": _positive_number,
+    "mscale_all_dim": _positive_number,
+    "low_freq_factor": _positive_number,
+    "high_freq_factor": _positive_number,
+    "max_position_embeddings": _positive_integer,
+    "original_max_position_embeddings": _positive_integer,
+    "short_factor": _positive_numbers,
+    "long_factor": _positive_numbers,
+    "truncate": _boolean,
+}
+
+
+def _parameter_defaults():
+    """Every parameter name of every schedule, with the default the schedules give it."""
+    defaults = {}
+    for rope_type in ROPE_TYPES:
+        for name, default in schedule_parameters(rope_type).items():
+            if default is not REQUIRED:
+                defaults[name] = default
+            else:
+                defaults.setdefault(name, None)
+    return defaults
+
+
+# `{name: default}` over all schedules: the scheme keyword arguments a layer accepts.
+# A name no schedule defaults (e.g. `original_max_position_embeddings`) defaults to `None`.
+PARAMETER_DEFAULTS = _parameter_defaults()
+
+
+def check_rope_parameters(rope_type, parameters):
+    """Validate scheme parameters; return every parameter `rope_type` takes.
 
     Args:
-        rope_type: a key of `ROPE_SCHEDULES`.
-        parameters: dict from schedule keyword names to values, `None` meaning
-            "not given".
-        defaults: the caller's default for each name. A parameter the scheme
-            does not use is an error unless it still holds its default, so a
-            setting is never silently ignored.
+        rope_type: a key of `ROPE_TYPES`.
+        parameters: dict from parameter names to values, `None` meaning "not given".
+            A parameter the scheme does not take is an error unless it is `None` or
+            holds its default in `PARAMETER_DEFAULTS`, so a setting is never silently
+            ignored (and configs that list every parameter still load).
 
     Returns:
-        The keyword arguments to pass to the schedule.
+        `{name: value}` for each parameter of `schedule_parameters(rope_type)`, in
+        that order, with defaults filled in: the keyword arguments of the schedule.
 
     Raises:
-        ValueError: unknown `rope_type`, a required parameter missing, a
-            malformed value, or a parameter the scheme ignores was set.
+        ValueError: unknown `rope_type`, a required parameter missing, a malformed
+            value, or a parameter the scheme ignores was set.
     """
-    schedule = get_rope_schedule(rope_type)
-    signature = inspect.signature(schedule).parameters
-    accepted = {
-        name
-        for name, parameter in signature.items()
-        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "sequence_length"
-    }
-    defaults = defaults or {}
+    entry = _get_rope_type(rope_type)
+    accepted = schedule_parameters(rope_type)
+    for name, value in parameters.items():
+        if name not in PARAMETER_CHECKS:
+            raise ValueError(
+                f"Unknown rope parameter `{name}`. Expected one of {sorted(PARAMETER_CHECKS)}."
+            )
+        if value is None:
+            continue
+        value = PARAMETER_CHECKS[name](name, value)
+        if name not in accepted and value != PARAMETER_DEFAULTS.get(name):
+            raise ValueError(
+                f"`{name}` is not used by rope_type='{rope_type}' (it uses "
+                f"{sorted(accepted) or 'no parameters'}). Received: {name}={describe(value)}."
+            )
     missing = sorted(
         name
-        for name in accepted
-        if signature[name].default is inspect.Parameter.empty and parameters.get(name) is None
+        for name, default in accepted.items()
+        if default is REQUIRED and parameters.get(name) is None
     )
     if missing:
         raise ValueError(
@@ -386,54 +558,140 @@ def check_rope_parameters(rope_type, parameters, defaults=None):
             f"{', '.join(f'`{name}`' for name in missing)}, which "
             f"{'was' if len(missing) == 1 else 'were'} not given."
         )
-    for name, value in parameters.items():
-        if value is None:
-            continue
-        _check_parameter(name, value)
-        if name not in accepted and value != defaults.get(name):
-            raise ValueError(
-                f"`{name}` is not used by rope_type='{rope_type}' (it uses "
-                f"{sorted(accepted) or 'no parameters'}). Received: {name}={describe(value)}."
-            )
-    if rope_type == "llama3" and not parameters["high_freq_factor"] > parameters["low_freq_factor"]:
-        raise ValueError(
-            "`high_freq_factor` must be greater than `low_freq_factor`. Received: "
-            f"low_freq_factor={parameters['low_freq_factor']}, "
-            f"high_freq_factor={parameters['high_freq_factor']}."
-        )
-    if rope_type == "longrope" and len(parameters["short_factor"]) != len(parameters["long_factor"]):
-        raise ValueError(
-            "`short_factor` and `long_factor` must have the same length. Received "
-            f"{len(parameters['short_factor'])} and {len(parameters['long_factor'])} numbers."
-        )
-    return {
-        name: value
-        for name, value in parameters.items()
-        if name in accepted and value is not None
-    }
+    checked = {}
+    for name, default in accepted.items():
+        value = parameters.get(name)
+        checked[name] = default if value is None else PARAMETER_CHECKS[name](name, value)
+    if entry.check is not None:
+        entry.check(checked)
+    return checked
 
 
-def rope_frequencies(rope_type, rotary_dim, max_wavelength, parameters, sequence_length=None):
+def _first_given(*values):
+    """The first value that is not `None` (transformers' fallback order)."""
+    return next((value for value in values if value is not None), None)
+
+
+def arguments_from_hf_config(config, layer_type=None, type_aliases=None):
+    """Rotary layer arguments from a transformers config, and its rope parameters.
+
+    Reads the v5 form (`config["rope_parameters"]` holding `rope_type`,
+    `rope_theta`, `factor`, ..., possibly nested by layer type) and the v4 form
+    (top-level `rope_theta` plus an optional `rope_scaling` dict, with `"type"`
+    or `"rope_type"`), and fills the fallbacks transformers applies: `rope_theta`
+    10000, `original_max_position_embeddings` from a top-level key or
+    `max_position_embeddings`, and for the types with `factor_from_context` a
+    missing `factor` from `max_position_embeddings / original_max_position_embeddings`.
+    Which keys to read comes from the schedule's parameter table.
+
+    Args:
+        config: dict or an object with `to_dict()` (a transformers config).
+        layer_type: key of a per-layer-type `rope_parameters` dict.
+        type_aliases: optional `{name in the config: registered rope_type}`.
+
+    Returns:
+        `(arguments, rope_parameters)`: keyword arguments of `RotaryEmbedding`
+        (`max_wavelength`, `scaling_factor`, `rope_type`, `partial_rotary_factor`
+        and the scheme's parameters) and the raw rope parameters dict read.
+    """
+    if hasattr(config, "to_dict") and not isinstance(config, dict):
+        config = config.to_dict()
+    if not isinstance(config, dict):
+        raise ValueError(
+            "`config` must be a dict or a transformers config. "
+            f"Received: config={describe(config)}."
+        )
+    parameters = config.get("rope_parameters")
+    if parameters is None:
+        parameters = dict(config.get("rope_scaling") or {})
+    else:
+        parameters = dict(parameters)
+        if "rope_type" not in parameters and "type" not in parameters and any(
+            isinstance(value, dict) for value in parameters.values()
+        ):
+            nested = sorted(k for k, v in parameters.items() if isinstance(v, dict))
+            if layer_type not in nested:
+                raise ValueError(
+                    "`rope_parameters` is nested by layer type; pass `layer_type`, "
+                    f"one of {nested}. Received: layer_type={describe(layer_type)}."
+                )
+            parameters = dict(parameters[layer_type])
+    rope_type = parameters.get("rope_type", parameters.get("type", "default"))
+    rope_type = (type_aliases or {}).get(rope_type, rope_type)
+    entry = _get_rope_type(rope_type)
+    theta = _first_given(
+        parameters.get("rope_theta"),
+        config.get("rope_theta"),
+        config.get("rotary_emb_base"),
+        10000.0,
+    )
+    partial = _first_given(
+        parameters.get("partial_rotary_factor"),
+        config.get("partial_rotary_factor"),
+        config.get("rotary_pct"),
+        1.0,
+    )
+    accepted = schedule_parameters(rope_type)
+    values = {name: parameters.get(name) for name in accepted}
+    max_position = config.get("max_position_embeddings")
+    if "max_position_embeddings" in values:
+        values["max_position_embeddings"] = max_position
+    if "original_max_position_embeddings" in values:
+        # transformers prefers a top-level value (Phi-3), then falls back to the max length.
+        values["original_max_position_embeddings"] = _first_given(
+            config.get("original_max_position_embeddings"),
+            values["original_max_position_embeddings"],
+            max_position,
+        )
+    if entry.factor_from_context and values.get("factor") is None:
+        if max_position is not None and values["original_max_position_embeddings"]:
+            values["factor"] = max_position / values["original_max_position_embeddings"]
+    missing = [
+        name for name, default in accepted.items() if default is REQUIRED and values[name] is None
+    ]
+    if missing:
+        raise ValueError(
+            f"The config for rope_type='{rope_type}' is missing "
+            f"{', '.join(repr(name) for name in missing)} (looked in `rope_parameters` / "
+            "`rope_scaling` and at the top level)."
+        )
+    arguments = {name: value for name, value in values.items() if value is not None}
+    if "factor" in arguments:
+        arguments["scaling_factor"] = arguments.pop("factor")
+    arguments.update(max_wavelength=theta, rope_type=rope_type, partial_rotary_factor=partial)
+    return arguments, parameters
+
+
+def rope_frequencies(
+    rope_type, rotary_dim, max_wavelength, parameters, sequence_length=None,
+    partial_rotary_factor=1.0,
+):
     """`(inverse_frequencies, attention_scaling)` of `rope_type` for `rotary_dim`.
 
     Args:
-        rope_type: a key of `ROPE_SCHEDULES`.
+        rope_type: a key of `ROPE_TYPES`.
         rotary_dim: even number of rotated features.
         max_wavelength: the base (`rope_theta` in transformers).
         parameters: keyword parameters of the schedule, as returned by
             `check_rope_parameters`.
         sequence_length: largest position seen plus one, for the schedules in
             `LENGTH_DEPENDENT_SCHEDULES`; ignored by the others.
+        partial_rotary_factor: passed on to the schedules that take it
+            (`takes_layer_setting`); the others ignore it, their caller having
+            already narrowed `rotary_dim`.
 
     Returns:
         `inverse_frequencies` of shape `(rotary_dim // 2,)` in float32 (numpy
         unless `sequence_length` is a traced tensor) and `attention_scaling`, a
         Python float.
     """
-    schedule = get_rope_schedule(rope_type)
-    if rope_type in LENGTH_DEPENDENT_SCHEDULES:
-        return schedule(rotary_dim, max_wavelength, sequence_length=sequence_length, **parameters)
-    return schedule(rotary_dim, max_wavelength, **parameters)
+    entry = _get_rope_type(rope_type)
+    arguments = dict(parameters)
+    if entry.length_dependent:
+        arguments["sequence_length"] = sequence_length
+    if takes_layer_setting(rope_type, "partial_rotary_factor"):
+        arguments["partial_rotary_factor"] = partial_rotary_factor
+    return entry.schedule(rotary_dim, max_wavelength, **arguments)
 
 
 def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
@@ -447,10 +705,26 @@ def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
     Returns:
         `cos, sin`, each `(..., rotary_dim // 2)` float32.
     """
-    positions = ops.cast(positions, "float32")
+    positions = ops.expand_dims(ops.cast(positions, "float32"), -1)
+    return pair_cos_sin(positions, inverse_frequencies, attention_scaling)
+
+
+def pair_cos_sin(pair_positions, inverse_frequencies, attention_scaling=1.0):
+    """`rope_cos_sin` where each feature pair has its own position (M-RoPE, axial).
+
+    Args:
+        pair_positions: float tensor broadcastable to `(..., rotary_dim // 2)`.
+        inverse_frequencies: `(rotary_dim // 2,)`, or broadcastable to the
+            angles (e.g. one row per head).
+        attention_scaling: multiplies both results.
+
+    Returns:
+        `cos, sin`, each `(..., rotary_dim // 2)` float32.
+    """
+    pair_positions = ops.cast(pair_positions, "float32")
     inverse_frequencies = ops.cast(inverse_frequencies, "float32")
     # One float32 product per angle, rounded once, as transformers does.
-    angles = ops.expand_dims(positions, -1) * inverse_frequencies
+    angles = pair_positions * inverse_frequencies
     cos, sin = ops.cos(angles), ops.sin(angles)
     if attention_scaling != 1.0:
         cos = cos * attention_scaling
@@ -486,18 +760,28 @@ def _full_width_tables(cos, sin, interleaved):
     return _materialize(cos_table, signed_sin)
 
 
-def _materialize(*tables):
-    """Keep XLA from fusing cos/sin into the per-element loop (JAX only).
+def _backend_kernels():
+    """The backend's rope kernels module, or `None`: rope's one branch on the backend.
 
-    Without the barrier XLA may recompute both transcendentals once per batch
-    and head instead of once per position; values are unchanged.
+    Each module offers `materialize(tables)` and, for a fast rotation,
+    `applies(inputs, cos, sin)` and `apply_rope(inputs, cos, sin, interleaved)`.
     """
-    if keras.config.backend() == "jax":
-        import jax
+    backend = keras.config.backend()
+    if backend == "torch":
+        from keras_embed.ops import _rope_torch
 
-        if any(isinstance(table, jax.core.Tracer) for table in tables):
-            return jax.lax.optimization_barrier(tables)
-    return tables
+        return _rope_torch
+    if backend == "jax":
+        from keras_embed.ops import _rope_jax
+
+        return _rope_jax
+    return None
+
+
+def _materialize(*tables):
+    """Compute the tables once before the per-element rotation uses them."""
+    kernels = _backend_kernels()
+    return tables if kernels is None else kernels.materialize(tables)
 
 
 def apply_rope(inputs, cos, sin, interleaved=False):
@@ -514,11 +798,9 @@ def apply_rope(inputs, cos, sin, interleaved=False):
     Returns:
         `(..., features)`, the same shape and dtype as `inputs`.
     """
-    if keras.config.backend() == "torch":
-        from keras_embed.ops import _rope_torch
-
-        if _rope_torch.applies(inputs, cos, sin):
-            return _rope_torch.apply_rope(inputs, cos, sin, interleaved)
+    kernels = _backend_kernels()
+    if kernels is not None and kernels.applies(inputs, cos, sin):
+        return kernels.apply_rope(inputs, cos, sin, interleaved)
     return apply_rope_portable(inputs, cos, sin, interleaved)
 
 

@@ -1,0 +1,171 @@
+"""`AxialRotaryEmbedding`: rotary positions on a grid of patches (RoPE-Axial, RoPE-Mixed)."""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_embed._validation import describe
+from keras_embed.ops import axial_rope
+from keras_embed.ops import rope
+
+
+@keras.saving.register_keras_serializable(package="keras_embed")
+class AxialRotaryEmbedding(keras.layers.Layer):
+    """Rotary position embedding for tokens on a grid, axial or with learned mixed frequencies.
+
+    A vision transformer's patch at row `y`, column `x` gets a position per
+    axis. The head is cut into `dims` equal blocks, one per axis, each a
+    rotate-half rotary embedding (pair `t` of block `k` is features
+    `k * block + t` and `k * block + t + block // 2`, `block = head_dim // dims`):
+
+    - `learnable=False` (RoPE-Axial): block `k` turns by coordinate `k` times
+      `max_wavelength ** (-2t / block)`. With `dims=2, max_wavelength=100`
+      this is Gemma 4's vision rotary.
+    - `learnable=True` (RoPE-Mixed): pair `t` of block `k` of head `h` turns by
+      `sum_a coordinate_a * frequencies[a, h, k, t]`, a learned weight per
+      head, so pairs may follow diagonals. It starts from the axial
+      magnitudes, each head's blocks turned by a random angle in the plane of
+      the first two axes (the paper's initialisation).
+
+    Either way a query at `p` and a key at `q` score by `q - p` only, per axis.
+    Tokens whose coordinates are NaN (a CLS or register token) pass unrotated.
+    Angles, cosine and sine are float32 whatever the dtype policy; the output
+    has the layer's compute dtype.
+
+    Args:
+        dims: int, number of grid axes (2 for images, 3 for video). Defaults
+            to `2`.
+        max_wavelength: number above 1, the base of the frequencies. Defaults
+            to `100` (Heo et al.).
+        learnable: bool, learn mixed frequencies per head (RoPE-Mixed).
+            Defaults to `False`.
+        seed: optional int, seeds the initial angles of the mixed frequencies.
+        **kwargs: other keyword arguments of `keras.layers.Layer`, e.g. `name`
+            and `dtype`.
+
+    Call arguments:
+        inputs: float tensor `(batch, seq, heads, head_dim)` or
+            `(batch, seq, head_dim)`; `head_dim` a multiple of `2 * dims`.
+        grid: optional tuple of `dims` ints, e.g. `(height, width)`: the tokens
+            are the grid's cells in row-major order, so `seq` must equal its
+            product.
+        coordinates: optional float tensor `(batch, seq, dims)` or
+            `(seq, dims)`: each token's position per axis, NaN where it has
+            none. Overrides `grid`. With neither, `seq` must be a perfect
+            `dims`-th power and the grid is that hypercube.
+
+    Input shape:
+        `(batch, seq, heads, head_dim)` or `(batch, seq, head_dim)`.
+
+    Output shape:
+        Same as the input shape.
+
+    Returns:
+        `inputs` rotated, with the layer's compute dtype.
+
+    Example:
+
+    >>> import numpy as np
+    >>> patches = np.ones((2, 12, 4, 16), dtype="float32")  # a 3x4 grid, 4 heads
+    >>> rotary = AxialRotaryEmbedding(dims=2)
+    >>> tuple(rotary(patches, grid=(3, 4)).shape)
+    (2, 12, 4, 16)
+    >>> with_cls = np.ones((2, 13, 4, 16), dtype="float32")
+    >>> rows, columns = np.divmod(np.arange(12), 4)
+    >>> coordinates = np.concatenate([[[np.nan, np.nan]], np.stack([rows, columns], -1)])
+    >>> mixed = AxialRotaryEmbedding(dims=2, learnable=True, seed=0)
+    >>> outputs = keras.ops.convert_to_numpy(mixed(with_cls, coordinates=coordinates))
+    >>> bool(np.allclose(outputs[:, 0], with_cls[:, 0]))  # the CLS token is not rotated
+    True
+
+    References:
+        - [Heo et al., Rotary Position Embedding for Vision Transformer, 2024](https://arxiv.org/abs/2403.13298)
+    """
+
+    def __init__(self, dims=2, max_wavelength=100, learnable=False, seed=None, **kwargs):
+        # Mixed frequencies are float32 weights; keep them so under mixed precision.
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        if isinstance(dims, bool) or not isinstance(dims, numbers.Integral) or dims < 1:
+            raise ValueError(f"`dims` must be a positive integer. Received: dims={describe(dims)}.")
+        rope.check_max_wavelength(max_wavelength)
+        if not isinstance(learnable, bool):
+            raise ValueError(f"`learnable` must be a bool. Received: learnable={describe(learnable)}.")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"`seed` must be an integer or None. Received: seed={describe(seed)}.")
+        self.dims = int(dims)
+        self.max_wavelength = max_wavelength
+        self.learnable = learnable
+        self.seed = seed
+        self.frequencies = None
+        self.supports_masking = True
+
+    def _check_shape(self, input_shape):
+        if len(input_shape) not in (3, 4):
+            raise ValueError(
+                "`AxialRotaryEmbedding` needs inputs (batch, seq, heads, head_dim) or "
+                f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
+            )
+        return axial_rope.check_head_dim(input_shape[-1], self.dims)
+
+    def build(self, input_shape):
+        block = self._check_shape(input_shape)
+        self._inverse_frequencies = axial_rope.axial_inverse_frequencies(block, self.max_wavelength)
+        if self.learnable:
+            heads = input_shape[2] if len(input_shape) == 4 else 1
+            if heads is None:
+                raise ValueError("Learned mixed frequencies need a known number of heads (axis 2).")
+            initial = axial_rope.mixed_frequencies_initial(
+                self.dims, heads, block, self.max_wavelength,
+                axial_rope.random_head_angles(heads, self.seed),
+            )
+            # (dims, heads, dims, block // 2): axis a's frequency for pair t of block k of head h.
+            self.frequencies = self.add_weight(
+                name="frequencies",
+                shape=initial.shape,
+                initializer=lambda shape, dtype=None: ops.cast(initial, dtype or "float32"),
+                dtype="float32",
+            )
+
+    def call(self, inputs, grid=None, coordinates=None):
+        self._check_shape(inputs.shape)
+        # (batch or 1, seq, dims)
+        coordinates = axial_rope.token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
+        has_heads = len(inputs.shape) == 4
+        if self.learnable:
+            # (batch, seq, heads, dims, half)
+            cos, sin = axial_rope.mixed_cos_sin(coordinates, self.frequencies)
+            if not has_heads:
+                cos, sin = cos[:, :, 0], sin[:, :, 0]
+        else:
+            # (batch, seq, dims, half)
+            cos, sin = axial_rope.axial_cos_sin(coordinates, self._inverse_frequencies)
+            if has_heads:
+                cos, sin = ops.expand_dims(cos, 2), ops.expand_dims(sin, 2)
+        compute_dtype = self.compute_dtype
+        math_dtype = "float64" if compute_dtype == "float64" else "float32"
+        if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
+            inputs = ops.cast(inputs, math_dtype)
+        if math_dtype != "float32":
+            cos, sin = ops.cast(cos, math_dtype), ops.cast(sin, math_dtype)
+        outputs = axial_rope.apply_blockwise(inputs, cos, sin, self.dims)
+        if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
+            outputs = ops.cast(outputs, compute_dtype)
+        return outputs
+
+    def compute_output_shape(self, input_shape):
+        self._check_shape(input_shape)
+        return tuple(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "dims": self.dims,
+                "max_wavelength": self.max_wavelength,
+                "learnable": self.learnable,
+                "seed": self.seed,
+            }
+        )
+        return config
