@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import concrete_value
+from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 
 TEXT, IMAGE, VIDEO = 0, 1, 2
