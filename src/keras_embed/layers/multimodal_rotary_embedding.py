@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_float
-from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import multimodal_rope
 from keras_embed.ops import rope
+from keras_embed.ops._backend import concrete_value
 
 # transformers names for the plain RoPE frequencies of multimodal models.
 _HF_TYPE_ALIASES = {"mrope": "default", "axial": "default"}

@@ -35,8 +35,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
+from keras_embed.ops._backend import concrete_value
 
 
 def _power(base, exponent):

@@ -13,9 +13,9 @@ import numpy as np
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
-from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
+from keras_embed.ops._backend import concrete_value
 
 _OUTPUT_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
 
