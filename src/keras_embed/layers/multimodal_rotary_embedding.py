@@ -286,7 +286,9 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
             text_config, type_aliases=_HF_TYPE_ALIASES
         )
         if arguments.pop("partial_rotary_factor") != 1.0:
-            raise ValueError("M-RoPE configs rotate the whole head; this one sets a partial factor.")
+            raise ValueError(
+                "M-RoPE rotates the whole head, but this config sets a `partial_rotary_factor`."
+            )
         default = next(
             (value for prefix, value in _HF_DEFAULT_SECTIONS.items()
              if text_config["model_type"].startswith(prefix)),

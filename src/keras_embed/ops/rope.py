@@ -454,7 +454,9 @@ def _positive_number(name, value):
 
 def _positive_integer(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={describe(value)}.")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={describe(value)}."
+        )
     return int(value)
 
 
