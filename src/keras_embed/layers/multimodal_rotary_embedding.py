@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_float
-from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
+from keras_embed.ops._backend import concrete_value
 from keras_embed.ops import multimodal_rope
 from keras_embed.ops import rope
 

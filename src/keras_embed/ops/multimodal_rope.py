@@ -25,8 +25,8 @@ import numbers
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import concrete_value
 from keras_embed._validation import describe
+from keras_embed.ops._backend import concrete_value
 
 TEXT, IMAGE, VIDEO = 0, 1, 2
 
