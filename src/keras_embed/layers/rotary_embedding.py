@@ -8,10 +8,11 @@ from keras import ops
 
 from keras_embed._validation import canonical_axis
 from keras_embed._validation import check_positive_float
-from keras_embed.ops._backend import concrete_value
 from keras_embed._validation import describe
 from keras_embed.ops import rope
+from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
+
 
 @keras.saving.register_keras_serializable(package="keras_embed")
 class RotaryEmbedding(keras.layers.Layer):
