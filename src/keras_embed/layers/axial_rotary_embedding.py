@@ -80,7 +80,8 @@ class AxialRotaryEmbedding(keras.layers.Layer):
     True
 
     References:
-        - [Heo et al., Rotary Position Embedding for Vision Transformer, 2024](https://arxiv.org/abs/2403.13298)
+        - [Heo et al., Rotary Position Embedding for Vision Transformer, 2024](
+          https://arxiv.org/abs/2403.13298)
     """
 
     def __init__(self, dims=2, max_wavelength=100, learnable=False, seed=None, **kwargs):
@@ -91,7 +92,9 @@ class AxialRotaryEmbedding(keras.layers.Layer):
             raise ValueError(f"`dims` must be a positive integer. Received: dims={describe(dims)}.")
         rope.check_max_wavelength(max_wavelength)
         if not isinstance(learnable, bool):
-            raise ValueError(f"`learnable` must be a bool. Received: learnable={describe(learnable)}.")
+            raise ValueError(
+                f"`learnable` must be a bool. Received: learnable={describe(learnable)}."
+            )
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise ValueError(f"`seed` must be an integer or None. Received: seed={describe(seed)}.")
         self.dims = int(dims)

@@ -158,6 +158,10 @@ class LieRotaryEmbedding(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"dims": self.dims, "max_wavelength": self.max_wavelength, "block_size": self.block_size}
+            {
+                "dims": self.dims,
+                "max_wavelength": self.max_wavelength,
+                "block_size": self.block_size,
+            }
         )
         return config

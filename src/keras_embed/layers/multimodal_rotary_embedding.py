@@ -8,6 +8,7 @@ from keras_embed._validation import describe
 from keras_embed.ops import multimodal_rope
 from keras_embed.ops import rope
 from keras_embed.ops._backend import concrete_value
+from keras_embed.ops.positions import sequence_positions
 
 # transformers names for the plain RoPE frequencies of multimodal models.
 _HF_TYPE_ALIASES = {"mrope": "default", "axial": "default"}
@@ -155,12 +156,8 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
             self._static_tables(input_shape[-1])
 
     def _check_positions(self, positions, inputs):
-        positions = ops.convert_to_tensor(positions)
-        dtype = keras.backend.standardize_dtype(positions.dtype)
-        if not ("int" in dtype or "float" in dtype):
-            raise ValueError(
-                f"`positions` must hold integer or float positions. Received dtype {dtype}."
-            )
+        """`positions` as float32, after checking its shape against `inputs`."""
+        positions = sequence_positions(None, positions=positions)
         shape = tuple(positions.shape)
         if len(shape) != 3 or shape[0] != 3:
             raise ValueError(
@@ -179,7 +176,7 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
                 f"`positions` has batch size {shape[1]} but inputs have {batch}. Received: "
                 f"positions.shape={shape}, inputs.shape={tuple(inputs.shape)}."
             )
-        return ops.cast(positions, "float32")
+        return positions
 
     def _largest_position_plus_one(self, positions):
         values = concrete_value(positions)
@@ -196,7 +193,7 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
             sequence_length = inputs.shape[1]
             if sequence_length is None:
                 sequence_length = ops.shape(inputs)[1]
-            text = ops.arange(sequence_length, dtype="float32") + ops.cast(start_index, "float32")
+            text = sequence_positions(sequence_length, start_index)
             # (3, 1, seq)
             positions = ops.broadcast_to(text[None, None], (3, 1, sequence_length))
         else:
@@ -286,7 +283,9 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
             text_config, type_aliases=_HF_TYPE_ALIASES
         )
         if arguments.pop("partial_rotary_factor") != 1.0:
-            raise ValueError("M-RoPE configs rotate the whole head; this one sets a partial factor.")
+            raise ValueError(
+                "M-RoPE rotates the whole head, but this config sets a `partial_rotary_factor`."
+            )
         default = next(
             (value for prefix, value in _HF_DEFAULT_SECTIONS.items()
              if text_config["model_type"].startswith(prefix)),

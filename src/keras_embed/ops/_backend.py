@@ -50,6 +50,22 @@ def concrete_value(x):
     return None
 
 
+def rope_kernels():
+    """The backend's rope kernels module (`_rope_jax`, `_rope_torch`), or None.
+
+    Each offers `materialize(tables)` and, for a fast rotation,
+    `applies(inputs, cos, sin)` and `apply_rope(inputs, cos, sin, interleaved)`.
+    """
+    backend = keras.config.backend()
+    if backend == "jax":
+        from keras_embed.ops import _rope_jax as kernels
+    elif backend == "torch":
+        from keras_embed.ops import _rope_torch as kernels
+    else:
+        return None
+    return kernels
+
+
 def fused_cross_entropy():
     """The backend's fused `fused_loss(hidden, table, bias, labels, coefficients, options)`, or None."""
     backend = keras.config.backend()

@@ -64,16 +64,15 @@ def axial_generators(dims, heads, head_dim, block_size, max_wavelength):
             generators[axis, :, first, first + 1] = -theta
     blocks = head_dim // block_size
     # Keep only the diagonal blocks (the 2x2 generators never cross an even block edge).
-    diagonal = np.stack(
-        [generators[..., b * block_size : (b + 1) * block_size, b * block_size : (b + 1) * block_size]
-         for b in range(blocks)],
-        axis=2,
-    )
-    return diagonal
+    pieces = [slice(b * block_size, (b + 1) * block_size) for b in range(blocks)]
+    return np.stack([generators[..., piece, piece] for piece in pieces], axis=2)
 
 
 def lie_rotations(coordinates, generators):
-    """`(batch, seq, dims)` and `(dims, heads, blocks, k, k)` -> `(batch, seq, heads, blocks, k, k)`."""
+    """Rotations `(batch, seq, heads, blocks, k, k)` of coordinates `(batch, seq, dims)`.
+
+    `generators` is `(dims, heads, blocks, k, k)`, skew-symmetric over the last two axes.
+    """
     # A sum of products, not an einsum: matmul units may round float32 (TF32).
     combined = 0.0
     for axis in range(generators.shape[0]):

@@ -267,8 +267,10 @@ def multimodal_positions(
                 )
             step = steps[index] if kind == VIDEO else 1.0
             # float32 steps, floored, as transformers multiplies a float32 tensor
-            temporal = (np.arange(t, dtype=np.float32) * np.float32(step)).astype(np.int64) + current
-            grid = np.meshgrid(temporal, np.arange(h) + current, np.arange(w) + current, indexing="ij")
+            frames = (np.arange(t, dtype=np.float32) * np.float32(step)).astype(np.int64)
+            grid = np.meshgrid(
+                frames + current, np.arange(h) + current, np.arange(w) + current, indexing="ij"
+            )
             pieces.append(np.stack([axis.reshape(-1) for axis in grid]))
             current += max(h, w)
         if pieces:

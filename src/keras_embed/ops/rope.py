@@ -31,12 +31,12 @@ from typing import Callable
 from typing import NamedTuple
 from typing import Optional
 
-import keras
 import numpy as np
 from keras import ops
 
 from keras_embed._validation import describe
 from keras_embed.ops._backend import concrete_value
+from keras_embed.ops._backend import rope_kernels
 
 
 def _power(base, exponent):
@@ -454,7 +454,9 @@ def _positive_number(name, value):
 
 def _positive_integer(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={describe(value)}.")
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={describe(value)}."
+        )
     return int(value)
 
 
@@ -760,27 +762,9 @@ def _full_width_tables(cos, sin, interleaved):
     return _materialize(cos_table, signed_sin)
 
 
-def _backend_kernels():
-    """The backend's rope kernels module, or `None`: rope's one branch on the backend.
-
-    Each module offers `materialize(tables)` and, for a fast rotation,
-    `applies(inputs, cos, sin)` and `apply_rope(inputs, cos, sin, interleaved)`.
-    """
-    backend = keras.config.backend()
-    if backend == "torch":
-        from keras_embed.ops import _rope_torch
-
-        return _rope_torch
-    if backend == "jax":
-        from keras_embed.ops import _rope_jax
-
-        return _rope_jax
-    return None
-
-
 def _materialize(*tables):
     """Compute the tables once before the per-element rotation uses them."""
-    kernels = _backend_kernels()
+    kernels = rope_kernels()
     return tables if kernels is None else kernels.materialize(tables)
 
 
@@ -798,7 +782,7 @@ def apply_rope(inputs, cos, sin, interleaved=False):
     Returns:
         `(..., features)`, the same shape and dtype as `inputs`.
     """
-    kernels = _backend_kernels()
+    kernels = rope_kernels()
     if kernels is not None and kernels.applies(inputs, cos, sin):
         return kernels.apply_rope(inputs, cos, sin, interleaved)
     return apply_rope_portable(inputs, cos, sin, interleaved)
