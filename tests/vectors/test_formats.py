@@ -357,7 +357,7 @@ def test_failed_native_save_leaves_no_directory(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(native.json, "dump", fail)  # Dies after the matrix and vocabulary.
+    monkeypatch.setattr(native.json, "dumps", fail)  # Dies after the matrix and vocabulary.
     with pytest.raises(OSError, match="disk full"):
         save(Vectors(["a", "b"], np.ones((2, 2), np.float32)), str(tmp_path / "native"))
     assert os.listdir(tmp_path) == []
