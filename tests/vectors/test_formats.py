@@ -340,7 +340,11 @@ class ExplodingMatrix(np.ndarray):
 
 
 @pytest.mark.parametrize("name, format", [("v.bin", None), ("v.vec", None), ("g.txt", "glove"), ("v.bin.gz", None)])
-def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, name, format):
+def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch, name, format):
+    from keras_embed.vectors import _text, word2vec
+
+    monkeypatch.setattr(word2vec, "_WRITE_BLOCK_BYTES", 1000)  # Blocks of 1000 // (8 + 16) rows.
+    monkeypatch.setattr(_text, "WRITE_BLOCK_VALUES", 100)  # Blocks of 50 rows.
     words = [f"w{i}" for i in range(9000)]  # More than one write block.
     matrix = np.ones((9000, 2), np.float32).view(ExplodingMatrix)
     path = tmp_path / name

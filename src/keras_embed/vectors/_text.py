@@ -6,14 +6,18 @@ is everything before the last `dim` fields, so GloVe 840B tokens that contain
 spaces load intact. Numbers are parsed a block at a time by numpy's text parser.
 """
 
+import numbers
 import warnings
 
 import numpy as np
 
+from keras_embed._validation import describe
+from keras_embed.vectors._float_text import MAX_PRECISION, format_lines
 from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
 
 BLOCK_BYTES = 1 << 18  # Small blocks keep the parser's scratch in cache and the peak low.
 _TRAILING = b" \t\r"
+WRITE_BLOCK_VALUES = 1 << 16  # Values formatted per block: the scratch stays in cache.
 
 
 class DecimalSyntaxError(ValueError):
@@ -213,9 +217,9 @@ def _reject_extra_lines(source, path, count, line):
             )
 
 
-def check_writable_words(words, path, format, spaces_allowed):
+def check_writable_words(words, path, format, spaces_allowed, first_row=0):
     """Refuse words that the format cannot store so that they read back."""
-    for row, word in enumerate(words):
+    for row, word in enumerate(words, start=first_row):
         if not word or "\n" in word or "\r" in word or (" " in word and not spaces_allowed):
             raise ValueError(
                 f"Cannot save to {path!r} as {format!r}: word {row} is {word!r}, and "
@@ -225,13 +229,59 @@ def check_writable_words(words, path, format, spaces_allowed):
             )
 
 
-def write_text_lines(vectors, stream, chunk_rows=4096):
-    """Write `word v1 ... vdim` lines; values as `%.9g`, exact for float32."""
-    matrix = vectors.matrix
-    for start in range(0, len(vectors.words), chunk_rows):
-        rows = np.asarray(matrix[start : start + chunk_rows], dtype=np.float32).tolist()
-        lines = [
-            word + " " + " ".join(map("{:.9g}".format, row))
-            for word, row in zip(vectors.words[start : start + chunk_rows], rows)
-        ]
-        stream.write(("\n".join(lines) + "\n").encode("utf-8"))
+def encode_words(words, path, format, spaces_allowed, first_row=0):
+    """The words' UTF-8 bytes, each followed by b" ", and their byte lengths.
+
+    Checks a whole block with a few string searches; a word the format cannot
+    store (see `check_writable_words`) raises a `ValueError` naming it.
+
+    Returns:
+        `(joined, lengths)`: `bytes` and int64 `(len(words),)`.
+    """
+    text = " ".join(words) + " "
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    if (
+        "\n" in text
+        or "\r" in text
+        or (not spaces_allowed and text.count(" ") != len(words))
+        or (len(words) and not lengths.min())
+    ):
+        check_writable_words(words, path, format, spaces_allowed, first_row)
+    joined = text.encode("utf-8")
+    if len(joined) != len(text):  # Not all ASCII: byte lengths differ from str lengths.
+        lengths = np.fromiter(
+            (len(word.encode("utf-8")) for word in words), dtype=np.int64, count=len(words)
+        )
+    return joined, lengths
+
+
+def check_precision(precision):
+    """`precision` as an int in 1..9, or None (exact float32, 9 digits)."""
+    if precision is None:
+        return None
+    if (
+        isinstance(precision, bool)
+        or not isinstance(precision, numbers.Integral)
+        or not 1 <= precision <= MAX_PRECISION
+    ):
+        raise ValueError(
+            f"`precision` must be an integer from 1 to {MAX_PRECISION} (significant digits; "
+            f"None writes every float32 exactly). Received: precision={describe(precision)}."
+        )
+    return int(precision)
+
+
+def write_text_lines(vectors, stream, path, format, spaces_allowed, precision=None):
+    """Write `word v1 ... vdim` lines, a block of rows at a time.
+
+    Values are float32 written as `"%.9g"` does, which reads back to the same
+    float32 (or with `precision` significant digits); see `_float_text`.
+    """
+    matrix, words = vectors.matrix, vectors.words
+    digits = MAX_PRECISION if precision is None else precision
+    block_rows = max(1, WRITE_BLOCK_VALUES // max(vectors.dim, 1))
+    for start in range(0, len(words), block_rows):
+        block_words = words[start : start + block_rows]
+        encoded = encode_words(block_words, path, format, spaces_allowed, first_row=start)
+        block = np.asarray(matrix[start : start + block_rows], dtype=np.float32)
+        stream.write(format_lines(block_words, encoded, block, digits))

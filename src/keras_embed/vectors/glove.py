@@ -9,12 +9,7 @@ last `dim` fields.
 import collections
 
 from keras_embed.vectors._io import Loaded, file_error
-from keras_embed.vectors._text import (
-    check_writable_words,
-    field_count,
-    read_text_lines,
-    write_text_lines,
-)
+from keras_embed.vectors._text import field_count, read_text_lines, write_text_lines
 
 _SAMPLE_BYTES = 1 << 20
 _SAMPLE_LINES = 200
@@ -47,6 +42,6 @@ def read(source, limit, dtype, encoding_errors):
     return Loaded(words, matrix, lambda row: f"line {lines[row]}")
 
 
-def write(vectors, stream, path):
-    check_writable_words(vectors.words, path, "glove", spaces_allowed=True)
-    write_text_lines(vectors, stream)
+def write(vectors, stream, path, precision=None):
+    """`word v1 ... vdim` lines, no header; words may hold spaces."""
+    write_text_lines(vectors, stream, path, "glove", True, precision)
