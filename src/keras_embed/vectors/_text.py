@@ -7,6 +7,7 @@ spaces load intact. Numbers are parsed a block at a time by numpy's text parser.
 """
 
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -57,9 +58,32 @@ def parse_decimals(data, dtype):
     raise AssertionError("a buffer failed to parse but every token parses")  # pragma: no cover
 
 
+# One number as text: what the readers parse (decimal or scientific, nan, inf).
+NUMBER = re.compile(
+    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))"
+)
+
+
+def count_numbers(line):
+    """How many fields at the end of a stripped line are numbers (the first
+    field, the word, never counts)."""
+    fields = line.split(b" ")
+    count = 0
+    for field in reversed(fields[1:]):
+        if NUMBER.fullmatch(field) is None:
+            break
+        count += 1
+    return count
+
+
 def split_line(line, dim, token_spaces=True):
     """`(word, numbers)` of one line, or `(None, found_numbers)` if it has the
-    wrong number of fields (too few; or too many when not `token_spaces`)."""
+    wrong number of fields (too few; or too many when not `token_spaces`).
+
+    With `token_spaces` the word is everything before the last `dim` fields;
+    if the field just before those is a number too, the line holds more than
+    `dim` numbers, which is an error rather than a word ending in a number.
+    """
     spaces = line.count(b" ")
     if spaces == dim:
         word, _, numbers = line.partition(b" ")
@@ -69,12 +93,10 @@ def split_line(line, dim, token_spaces=True):
     cut = -1
     for _ in range(spaces - dim + 1):  # The token holds the first spaces.
         cut = line.index(b" ", cut + 1)
-    return line[:cut], line[cut + 1 :]
-
-
-def field_count(line):
-    """How many space-separated fields a stripped line has."""
-    return line.count(b" ") + 1 if line else 0
+    word = line[:cut]
+    if NUMBER.fullmatch(word[word.rfind(b" ") + 1 :]) is not None:
+        return None, count_numbers(line)
+    return word, line[cut + 1 :]
 
 
 def _locate_bad_line(path, lines, first_line, dim, dtype, token_spaces):

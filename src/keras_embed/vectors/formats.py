@@ -6,7 +6,7 @@ import struct
 from keras_embed._validation import describe
 from keras_embed.vectors import fasttext_bin, glove, native, word2vec
 from keras_embed.vectors._io import Source, atomic_output, file_error
-from keras_embed.vectors._text import check_precision
+from keras_embed.vectors._text import check_precision, count_numbers
 
 READERS = {
     "word2vec_binary": word2vec.read_binary,
@@ -69,10 +69,27 @@ def sniff_format(path):
     first_line = head[: newline if newline >= 0 else len(head)].rstrip(b"\r")
     header = word2vec.HEADER.match(first_line)
     if header is None:
+        if glove.looks_like_header(first_line):
+            _check_one_dimensional(path, first_line, head[newline + 1 :] if newline >= 0 else b"")
         return "glove"
     dim = int(header.group(2))
     body = head[newline + 1 :] if newline >= 0 else b""
     return "word2vec_text" if _is_text_vector_line(body, dim) else "word2vec_binary"
+
+
+def _check_one_dimensional(path, first_line, body):
+    """A first line of two numbers that is no valid header must be a GloVe line
+    of dimension 1, like the lines after it; otherwise it is a broken header."""
+    following = glove.sample_lines(body)
+    if following and all(count_numbers(line) == 1 for line in following):
+        return
+    raise file_error(
+        path,
+        "line 1",
+        f"expected a header 'count dim' of two non-negative integers, found "
+        f"{first_line[:80]!r} (the lines after it are not 1-dimensional GloVe lines, "
+        "so it is not a vector either)",
+    )
 
 
 def _is_text_vector_line(body, dim):
