@@ -15,6 +15,7 @@ from keras_embed.vectors._text import encode_words, read_text_lines, write_text_
 HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t\r]*$")
 _CHUNK_BYTES = 16 << 20
 _MAX_HEADER_BYTES = 1024
+_LINE_END = b"\r\n"
 _WRITE_BLOCK_BYTES = 4 << 20  # Records laid out per write.
 
 
@@ -34,7 +35,7 @@ def read_header(source):
             source.path,
             "line 1",
             f"expected a header 'count dim' of two non-negative integers, found "
-            f"{line[:80]!r}",
+            f"{line.rstrip(_LINE_END)[:80]!r}",
         )
     count, dim = int(match.group(1)), int(match.group(2))
     if dim == 0:
