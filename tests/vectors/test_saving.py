@@ -96,6 +96,16 @@ def test_convert_command_writes_files_with_the_umask_mode(tmp_path, vectors, uma
     assert mode_of(tmp_path / "out.vec") == 0o644
 
 
+def test_convert_command_passes_precision_to_text_output(tmp_path, vectors, capsys):
+    from test_cli import run_cli
+
+    source = str(tmp_path / "v.bin")
+    save(vectors, source)
+    assert run_cli("convert", source, str(tmp_path / "out.vec"), "--precision", "3") == 0
+    first = (tmp_path / "out.vec").read_text().splitlines()[1].split()
+    assert first[1:] == ["%.3g" % value for value in vectors.matrix[0].tolist()]
+
+
 def test_symbolic_link_is_written_through_as_open_does(tmp_path, vectors):
     target = tmp_path / "real.vec"
     target.write_bytes(b"old")

@@ -33,17 +33,22 @@ def _digits(values, precision):
     decides the rounding unless it lies within `_TIE_MARGIN` of one half.
     """
     magnitudes = np.abs(values)
-    regular = np.isfinite(magnitudes) & (magnitudes > 0)
-    safe = np.where(regular, magnitudes, 1.0)
-    exponents = np.floor(np.log10(safe)).astype(np.int64)
-    scaled = safe * _POWERS_OF_TEN[64 + precision - 1 - exponents]
+    finite = np.isfinite(magnitudes)
+    regular = finite & (magnitudes > 0)
+    all_regular = bool(regular.all())
+    safe = magnitudes if all_regular else np.where(regular, magnitudes, 1.0)
+    exponents = np.floor(np.log10(safe))
+    scaled = safe * _POWERS_OF_TEN[(64 + precision - 1) - exponents.astype(np.intp)]
     mantissas = np.rint(scaled)
-    unsettled = np.abs(scaled - np.floor(scaled) - 0.5) < _TIE_MARGIN
-    unsettled |= (mantissas < 10.0 ** (precision - 1)) | (mantissas >= 10.0**precision)
-    unsettled &= regular
-    unsettled |= ~np.isfinite(magnitudes)
-    exponents[~regular] = 0
-    mantissas[~regular] = 0
+    unsettled = np.abs(np.abs(scaled - mantissas) - 0.5) < _TIE_MARGIN
+    unsettled |= mantissas < 10.0 ** (precision - 1)
+    unsettled |= mantissas >= 10.0**precision
+    exponents = exponents.astype(np.int8)  # float32 exponents lie in -45 .. 38.
+    if not all_regular:  # Zeros are "0" (mantissa 0, exponent 0); nan and inf go to Python.
+        unsettled &= regular
+        unsettled |= ~finite
+        exponents[~regular] = 0
+        mantissas[~regular] = 0
     return exponents, mantissas.astype(np.int64), unsettled
 
 
@@ -87,11 +92,11 @@ def value_slots(values, precision, separators):
         unsettled |= scientific
     below_one = ~scientific & (exponents < 0)
     # Digit index the point follows: the units digit (fixed) or the first (scientific).
-    point_after = np.where(scientific, 0, np.where(below_one, -1, exponents))
+    point_after = np.where(scientific, np.int8(0), np.where(below_one, np.int8(-1), exponents))
     # Digits up to the last non-zero one are significant; zero has one, "0".
-    kept = np.ones(count, dtype=np.int64)
+    kept = np.ones(count, dtype=np.int8)
     for k in range(1, precision):
-        np.maximum(kept, (digits[k] != ord("0")) * (k + 1), out=kept)
+        np.maximum(kept, np.multiply(digits[k] != ord("0"), k + 1, dtype=np.int8), out=kept)
     # Fixed notation keeps the integer digits even when they are zeros (100).
     np.maximum(kept, point_after + 1, out=kept)
     settled = ~unsettled

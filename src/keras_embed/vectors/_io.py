@@ -247,14 +247,14 @@ class GrowingMatrix:
 
 
 class _EagerWriteback(io.FileIO):
-    """A file that asks the kernel to start writing back every 64 MB written.
+    """A file that asks the kernel to start writing back every 32 MB written.
 
     The final fsync then waits for the tail only, not for the whole file: the
     disk works while the next blocks are formatted. `POSIX_FADV_DONTNEED` on
     pages that are still dirty starts their writeback and drops nothing.
     """
 
-    _KICK_BYTES = 64 << 20
+    _KICK_BYTES = 32 << 20
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
