@@ -86,3 +86,14 @@ def test_headerless_dimension_ties_go_to_the_earliest_count(tmp_path):
     path = write(tmp_path, b"a 1 2\nb 1 2 3\n")
     with pytest.raises(VectorsFileError, match=r"line 2: expected a word and 2 numbers.*found 3"):
         load(path, format="glove")
+
+
+def test_large_one_dimensional_glove_file_with_a_two_number_first_line_loads(tmp_path):
+    # Format guessing samples the first 64 KB, which cuts a line short: that line is not judged.
+    lines = [b"-5 3"] + [b"w%05d" % i + b"x" * 390 + b" 0.5" for i in range(200)]
+    data = b"\n".join(lines) + b"\n"
+    assert b" " not in data[65536 - 100 : 65536]  # The sample ends inside a word.
+    path = write(tmp_path, data)
+    loaded = load(path)
+    assert loaded.format == "glove"
+    assert loaded.words[0] == "-5" and len(loaded) == 201

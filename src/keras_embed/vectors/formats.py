@@ -70,7 +70,10 @@ def sniff_format(path):
     header = word2vec.HEADER.match(first_line)
     if header is None:
         if glove.looks_like_header(first_line):
-            _check_one_dimensional(path, first_line, head[newline + 1 :] if newline >= 0 else b"")
+            body = head[newline + 1 :] if newline >= 0 else b""
+            if len(head) >= _SNIFF_BYTES:  # The sample may cut its last line short.
+                body = body[: body.rfind(b"\n") + 1]
+            _check_one_dimensional(path, first_line, body)
         return "glove"
     dim = int(header.group(2))
     body = head[newline + 1 :] if newline >= 0 else b""
@@ -170,6 +173,8 @@ def save(vectors, path, format=None, precision=None):
             f"`precision` applies to the text formats {TEXT_FORMATS}; {name!r} stores "
             f"float32 as they are. Received: precision={precision} with format={name!r}."
         )
+    if name != "native" and vectors.dim == 0:
+        raise ValueError(f"Cannot save vectors of dimension 0 to {path!r} as {name!r}.")
     if name == "native":
         native.write(vectors, path, subwords=vectors.subwords)
         return

@@ -214,9 +214,9 @@ def write_binary(vectors, stream, path):
     """Header, then `word` b" " float32 bytes b"\\n" per vector (word2vec.c's layout).
 
     A block of records is laid out in one preallocated buffer: the words
-    (each with its space) land by one scatter and the vectors by one gather of
-    opaque `4 * dim`-byte items, so Python touches each record only to encode
-    its word (in one join per block).
+    (each with its space) land by one scatter of bytes and the vectors by one
+    scatter of opaque `4 * dim`-byte items, so Python never loops over the
+    records (the words are encoded by one join per block).
     """
     words, dim = vectors.words, vectors.dim
     stream.write(f"{len(words)} {dim}\n".encode("ascii"))
