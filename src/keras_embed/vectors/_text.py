@@ -6,13 +6,12 @@ is everything before the last `dim` fields, so GloVe 840B tokens that contain
 spaces load intact. Numbers are parsed a block at a time by numpy's text parser.
 """
 
-import numbers
 import re
 import warnings
 
 import numpy as np
 
-from keras_embed._validation import describe
+from keras_embed._validation import check_integer
 from keras_embed.vectors._float_text import MAX_PRECISION, format_lines
 from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
 
@@ -279,18 +278,15 @@ def encode_words(words, path, format, spaces_allowed, first_row=0):
 
 def check_precision(precision):
     """`precision` as an int in 1..9, or None (exact float32, 9 digits)."""
-    if precision is None:
-        return None
-    if (
-        isinstance(precision, bool)
-        or not isinstance(precision, numbers.Integral)
-        or not 1 <= precision <= MAX_PRECISION
-    ):
-        raise ValueError(
-            f"`precision` must be an integer from 1 to {MAX_PRECISION} (significant digits; "
-            f"None writes every float32 exactly). Received: precision={describe(precision)}."
-        )
-    return int(precision)
+    return check_integer(
+        "precision",
+        precision,
+        minimum=1,
+        maximum=MAX_PRECISION,
+        allow_none=True,
+        expected=f"an integer from 1 to {MAX_PRECISION} (significant digits; None writes "
+        "every float32 exactly)",
+    )
 
 
 def write_text_lines(vectors, stream, path, format, spaces_allowed, precision=None):
