@@ -1,12 +1,17 @@
-"""Loading and querying word vectors: keras_embed.vectors vs gensim's KeyedVectors.
+"""Loading, saving and querying word vectors: keras_embed.vectors vs gensim's KeyedVectors.
 
 Synthetic files (a word2vec binary and a word2vec text file) are written to a
 temporary folder under /tmp and deleted at the end. Load times are the median
 of repeats in this one process, alternating ours and gensim; the peak memory
 of a load is measured in a fresh subprocess per loader (VmHWM minus the RSS
-before the load), and reported as a ratio to the matrix size. Queries compare
-`most_similar` of one word, and 64 words (our batched `neighbors` against 64
-gensim calls: gensim has no batched form).
+before the load), and reported as a ratio to the matrix size. Saves write the
+loaded vectors back in the same format (ours: atomic, fsynced, exact `%.9g`
+text; gensim: `save_word2vec_format`, not fsynced, shortest-repr text), timed
+in alternation; the output must reload bit-identically in gensim. Their peak
+memory is the VmHWM increase during the save in a fresh subprocess, the peak
+being reset after the load. Queries compare `most_similar` of one word, and
+64 words (our batched `neighbors` against 64 gensim calls: gensim has no
+batched form).
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_vectors.py [--quick]
 """
@@ -51,6 +56,31 @@ print((status_kb("VmHWM") - before) / 1024, matrix.nbytes / 2**20)
 """
 
 
+_SAVE_PEAK_SCRIPT = """
+import sys
+saver, path, output = sys.argv[1], sys.argv[2], sys.argv[3]
+binary = path.endswith(".bin")
+if saver == "ours":
+    from keras_embed.vectors import load
+    vectors = load(path, progress=False)
+    run, matrix = lambda: vectors.save(output), vectors.matrix
+else:
+    from gensim.models import KeyedVectors
+    vectors = KeyedVectors.load_word2vec_format(path, binary=binary)
+    run, matrix = lambda: vectors.save_word2vec_format(output, binary=binary), vectors.vectors
+
+def status_kb(field):
+    with open("/proc/self/status") as status:
+        return [int(line.split()[1]) for line in status if line.startswith(field)][0]
+
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # Resets VmHWM to the current RSS: the load's peak is not the save's.
+before = status_kb("VmRSS")
+run()
+print((status_kb("VmHWM") - before) / 1024, matrix.nbytes / 2**20)
+"""
+
+
 def write_text_file(path, count, dim, rng, chunk_rows=10_000):
     """`count dim`, then lines `w<i>` and `dim` values as 9-byte cells `+0.12345 `."""
     with open(path, "wb") as handle:
@@ -78,12 +108,18 @@ def make_files(directory, sizes, rng):
     return binary, text
 
 
-def alternate_loads(ours, peer, repeats):
-    """`((median ms, last result), ...)` for ours and peer, loaded in alternation."""
+def alternate_loads(ours, peer, repeats, settle=None):
+    """`((median ms, last result), ...)` for ours and peer, loaded in alternation.
+
+    `settle`, if given, runs untimed before each call (saves: `os.sync`, so
+    one saver's unflushed pages are not written back during the other's turn).
+    """
     times, results = ([], []), [None, None]
     for _ in range(repeats):
         for which, load_fn in enumerate((ours, peer)):
             results[which] = None  # Free the previous copy before timing the next.
+            if settle is not None:
+                settle()
             start = time.perf_counter()
             results[which] = load_fn()
             times[which].append((time.perf_counter() - start) * 1000)
@@ -97,6 +133,49 @@ def peak_memory_mb(loader, path):
         check=True, capture_output=True, text=True,
     ).stdout.split()
     return float(output[-2]), float(output[-1])
+
+
+def save_peak_memory_mb(saver, path, output):
+    """`(peak RSS increase while saving, matrix size)` in MB, in a fresh process."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SAVE_PEAK_SCRIPT, saver, path, output],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()
+    return float(result[-2]), float(result[-1])
+
+
+def benchmark_saves(kind, path, sizes, directory, repeats):
+    """Rows for saving `path`'s vectors back in its format, ours vs gensim."""
+    from gensim.models import KeyedVectors
+
+    count, dim = sizes[kind]
+    binary = kind == "binary"
+    suffix = ".bin" if binary else ".vec"
+    ours_vectors = load(path, progress=False)
+    peer_vectors = KeyedVectors.load_word2vec_format(path, binary=binary)
+    ours_path = os.path.join(directory, "saved_ours" + suffix)
+    peer_path = os.path.join(directory, "saved_gensim" + suffix)
+    (ours_ms, _), (peer_ms, _) = alternate_loads(
+        lambda: save(ours_vectors, ours_path),
+        lambda: peer_vectors.save_word2vec_format(peer_path, binary=binary),
+        repeats,
+        settle=os.sync,
+    )
+    reread = KeyedVectors.load_word2vec_format(ours_path, binary=binary)
+    assert reread.index_to_key == ours_vectors.words
+    np.testing.assert_array_equal(reread.vectors, ours_vectors.matrix)
+    np.testing.assert_array_equal(load(ours_path, progress=False).matrix, ours_vectors.matrix)
+    del ours_vectors, peer_vectors, reread
+    print(row(f"save word2vec {kind} {count}x{dim}", ours_ms, peer_ms))
+    ours_mb, matrix_mb = save_peak_memory_mb("ours", path, ours_path)
+    peer_mb, _ = save_peak_memory_mb("gensim", path, peer_path)
+    print(row(f"save word2vec {kind} {count}x{dim}: peak RSS increase", ours_mb, peer_mb, "MB"))
+    print(
+        f"| save word2vec {kind} {count}x{dim}: peak / matrix size | - | "
+        f"{(matrix_mb + ours_mb) / matrix_mb:.2f} | {(matrix_mb + peer_mb) / matrix_mb:.2f} | - |"
+    )
+    for leftover in (ours_path, peer_path):
+        os.remove(leftover)
 
 
 def main(argv=None):
@@ -129,6 +208,10 @@ def main(argv=None):
                 f"| load word2vec {kind} {count}x{dim}: peak / matrix size | - | "
                 f"{ours_mb / matrix_mb:.2f} | {peer_mb / matrix_mb:.2f} | - |"
             )
+
+        for kind, path in (("binary", binary), ("text", text)):
+            # gensim writes text at ~2 us per number: one save of 200k x 300 takes minutes.
+            benchmark_saves(kind, path, sizes, directory, 3 if args.quick or kind == "binary" else 1)
 
         ours_vectors = load(binary, progress=False)
         peer_vectors = KeyedVectors.load_word2vec_format(binary, binary=True)

@@ -340,7 +340,11 @@ class ExplodingMatrix(np.ndarray):
 
 
 @pytest.mark.parametrize("name, format", [("v.bin", None), ("v.vec", None), ("g.txt", "glove"), ("v.bin.gz", None)])
-def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, name, format):
+def test_failed_save_leaves_no_file_and_keeps_the_old_one(tmp_path, monkeypatch, name, format):
+    from keras_embed.vectors import _text, word2vec
+
+    monkeypatch.setattr(word2vec, "_WRITE_BLOCK_BYTES", 1000)  # Blocks of 1000 // (8 + 16) rows.
+    monkeypatch.setattr(_text, "WRITE_BLOCK_VALUES", 100)  # Blocks of 50 rows.
     words = [f"w{i}" for i in range(9000)]  # More than one write block.
     matrix = np.ones((9000, 2), np.float32).view(ExplodingMatrix)
     path = tmp_path / name
@@ -357,7 +361,7 @@ def test_failed_native_save_leaves_no_directory(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(native.json, "dump", fail)  # Dies after the matrix and vocabulary.
+    monkeypatch.setattr(native.json, "dumps", fail)  # Dies after the matrix and vocabulary.
     with pytest.raises(OSError, match="disk full"):
         save(Vectors(["a", "b"], np.ones((2, 2), np.float32)), str(tmp_path / "native"))
     assert os.listdir(tmp_path) == []

@@ -6,14 +6,18 @@ is everything before the last `dim` fields, so GloVe 840B tokens that contain
 spaces load intact. Numbers are parsed a block at a time by numpy's text parser.
 """
 
+import re
 import warnings
 
 import numpy as np
 
+from keras_embed._validation import check_integer
+from keras_embed.vectors._float_text import MAX_PRECISION, format_lines
 from keras_embed.vectors._io import GrowingMatrix, decode_words, file_error, iter_line_blocks
 
 BLOCK_BYTES = 1 << 18  # Small blocks keep the parser's scratch in cache and the peak low.
 _TRAILING = b" \t\r"
+WRITE_BLOCK_VALUES = 1 << 16  # Values formatted per block: the scratch stays in cache.
 
 
 class DecimalSyntaxError(ValueError):
@@ -53,9 +57,32 @@ def parse_decimals(data, dtype):
     raise AssertionError("a buffer failed to parse but every token parses")  # pragma: no cover
 
 
+# One number as text: what the readers parse (decimal or scientific, nan, inf).
+NUMBER = re.compile(
+    rb"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|(?i:nan|inf|infinity))"
+)
+
+
+def count_numbers(line):
+    """How many fields at the end of a stripped line are numbers (the first
+    field, the word, never counts)."""
+    fields = line.split(b" ")
+    count = 0
+    for field in reversed(fields[1:]):
+        if NUMBER.fullmatch(field) is None:
+            break
+        count += 1
+    return count
+
+
 def split_line(line, dim, token_spaces=True):
     """`(word, numbers)` of one line, or `(None, found_numbers)` if it has the
-    wrong number of fields (too few; or too many when not `token_spaces`)."""
+    wrong number of fields (too few; or too many when not `token_spaces`).
+
+    With `token_spaces` the word is everything before the last `dim` fields;
+    if the field just before those is a number too, the line holds more than
+    `dim` numbers, which is an error rather than a word ending in a number.
+    """
     spaces = line.count(b" ")
     if spaces == dim:
         word, _, numbers = line.partition(b" ")
@@ -65,12 +92,10 @@ def split_line(line, dim, token_spaces=True):
     cut = -1
     for _ in range(spaces - dim + 1):  # The token holds the first spaces.
         cut = line.index(b" ", cut + 1)
-    return line[:cut], line[cut + 1 :]
-
-
-def field_count(line):
-    """How many space-separated fields a stripped line has."""
-    return line.count(b" ") + 1 if line else 0
+    word = line[:cut]
+    if NUMBER.fullmatch(word[word.rfind(b" ") + 1 :]) is not None:
+        return None, count_numbers(line)
+    return word, line[cut + 1 :]
 
 
 def _locate_bad_line(path, lines, first_line, dim, dtype, token_spaces):
@@ -213,9 +238,9 @@ def _reject_extra_lines(source, path, count, line):
             )
 
 
-def check_writable_words(words, path, format, spaces_allowed):
+def check_writable_words(words, path, format, spaces_allowed, first_row=0):
     """Refuse words that the format cannot store so that they read back."""
-    for row, word in enumerate(words):
+    for row, word in enumerate(words, start=first_row):
         if not word or "\n" in word or "\r" in word or (" " in word and not spaces_allowed):
             raise ValueError(
                 f"Cannot save to {path!r} as {format!r}: word {row} is {word!r}, and "
@@ -225,13 +250,56 @@ def check_writable_words(words, path, format, spaces_allowed):
             )
 
 
-def write_text_lines(vectors, stream, chunk_rows=4096):
-    """Write `word v1 ... vdim` lines; values as `%.9g`, exact for float32."""
-    matrix = vectors.matrix
-    for start in range(0, len(vectors.words), chunk_rows):
-        rows = np.asarray(matrix[start : start + chunk_rows], dtype=np.float32).tolist()
-        lines = [
-            word + " " + " ".join(map("{:.9g}".format, row))
-            for word, row in zip(vectors.words[start : start + chunk_rows], rows)
-        ]
-        stream.write(("\n".join(lines) + "\n").encode("utf-8"))
+def encode_words(words, path, format, spaces_allowed, first_row=0):
+    """The words' UTF-8 bytes, each followed by b" ", and their byte lengths.
+
+    Checks a whole block with a few string searches; a word the format cannot
+    store (see `check_writable_words`) raises a `ValueError` naming it.
+
+    Returns:
+        `(joined, lengths)`: `bytes` and int64 `(len(words),)`.
+    """
+    text = " ".join(words) + " "
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    if (
+        "\n" in text
+        or "\r" in text
+        or (not spaces_allowed and text.count(" ") != len(words))
+        or (len(words) and not lengths.min())
+    ):
+        check_writable_words(words, path, format, spaces_allowed, first_row)
+    joined = text.encode("utf-8")
+    if len(joined) != len(text):  # Not all ASCII: byte lengths differ from str lengths.
+        lengths = np.fromiter(
+            (len(word.encode("utf-8")) for word in words), dtype=np.int64, count=len(words)
+        )
+    return joined, lengths
+
+
+def check_precision(precision):
+    """`precision` as an int in 1..9, or None (exact float32, 9 digits)."""
+    return check_integer(
+        "precision",
+        precision,
+        minimum=1,
+        maximum=MAX_PRECISION,
+        allow_none=True,
+        expected=f"an integer from 1 to {MAX_PRECISION} (significant digits; None writes "
+        "every float32 exactly)",
+    )
+
+
+def write_text_lines(vectors, stream, path, format, spaces_allowed, precision=None):
+    """Write `word v1 ... vdim` lines, a block of rows at a time.
+
+    Values are float32 written as `"%.9g"` does, which reads back to the same
+    float32 (or with `precision` significant digits); see `_float_text`.
+    """
+    matrix, words = vectors.matrix, vectors.words
+    digits = MAX_PRECISION if precision is None else precision
+    block_rows = max(1, WRITE_BLOCK_VALUES // max(vectors.dim, 1))
+    for start in range(0, len(words), block_rows):
+        block_words = words[start : start + block_rows]
+        encoded = encode_words(block_words, path, format, spaces_allowed, first_row=start)
+        block = np.asarray(matrix[start : start + block_rows], dtype=np.float32)
+        stream.write(format_lines(block_words, encoded, block, digits))

@@ -40,6 +40,12 @@ def add_subparser(subparsers):
         "(default: from OUTPUT's suffix: .bin, .vec, none for native)",
     )
     convert.add_argument("--limit", type=int, default=None, help="keep only the first N vectors")
+    convert.add_argument(
+        "--precision",
+        type=int,
+        default=None,
+        help="significant digits per value in a text output, 1-9 (default: 9, exact float32)",
+    )
 
     neighbors = actions.add_parser("neighbors", help="print the nearest neighbours of words")
     neighbors.add_argument("file")
@@ -96,7 +102,7 @@ def _convert(vectors, args, seconds):
     from keras_embed.vectors.formats import save
 
     start = time.perf_counter()
-    save(vectors, args.output, format=args.to)
+    save(vectors, args.output, format=args.to, precision=args.precision)
     print(
         f"wrote {len(vectors)} x {vectors.dim} vectors to {args.output} "
         f"(read in {seconds:.2f} s, written in {time.perf_counter() - start:.2f} s)"

@@ -11,11 +11,11 @@ import json
 import os
 import re
 import shutil
-import tempfile
+import stat
 
 import numpy as np
 
-from keras_embed.vectors._io import Loaded, file_error
+from keras_embed.vectors._io import Loaded, create_beside, file_error, sync_directory
 
 FORMAT_NAME = "keras_embed.vectors"
 FORMAT_VERSION = 1
@@ -93,17 +93,28 @@ def read(path, limit, dtype, encoding_errors):
 
 
 def write(vectors, path, subwords=None):
-    """Write the directory atomically: build it beside `path`, then rename."""
+    """Write the directory atomically: build it beside `path`, then rename.
+
+    Files are fsynced before the rename. The directory and its files get the
+    permissions `os.mkdir` and `open(..., "w")` give under the umask; a
+    directory that is replaced keeps its permission bits.
+    """
     path = os.path.abspath(os.fspath(path))
-    parent = os.path.dirname(path)
-    staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+    staging = create_beside(path, lambda name: os.mkdir(name, 0o777))
     try:
-        np.save(os.path.join(staging, MATRIX_FILE), np.asarray(vectors.matrix))
+        if os.path.isdir(path):
+            os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))
+        _write_durably(
+            os.path.join(staging, MATRIX_FILE),
+            lambda handle: np.save(handle, np.asarray(vectors.matrix)),
+        )
         words = vectors.words
         if any("\\" in word or "\n" in word or "\r" in word for word in words):
             words = [_escape(word) for word in words]
-        with open(os.path.join(staging, VOCABULARY_FILE), "wb") as handle:
-            handle.write(("\n".join(words) + "\n").encode("utf-8") if words else b"")
+        vocabulary = ("\n".join(words) + "\n").encode("utf-8") if words else b""
+        _write_durably(
+            os.path.join(staging, VOCABULARY_FILE), lambda handle: handle.write(vocabulary)
+        )
         meta = {
             "format": FORMAT_NAME,
             "version": FORMAT_VERSION,
@@ -112,19 +123,34 @@ def write(vectors, path, subwords=None):
             "dtype": str(np.asarray(vectors.matrix[:0]).dtype),
         }
         if subwords is not None:
-            np.save(os.path.join(staging, NGRAMS_FILE), np.asarray(subwords.ngram_matrix))
+            _write_durably(
+                os.path.join(staging, NGRAMS_FILE),
+                lambda handle: np.save(handle, np.asarray(subwords.ngram_matrix)),
+            )
             meta["subwords"] = {
                 "kind": "fasttext",
                 "minn": subwords.minn,
                 "maxn": subwords.maxn,
                 "bucket": subwords.bucket,
             }
-        with open(os.path.join(staging, META_FILE), "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=1)
+        _write_durably(
+            os.path.join(staging, META_FILE),
+            lambda handle: handle.write(json.dumps(meta, indent=1).encode("utf-8")),
+        )
+        sync_directory(staging)
         _replace_directory(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    sync_directory(os.path.dirname(path))
+
+
+def _write_durably(path, write):
+    """Create `path` as `open(path, "wb")` does, `write(handle)`, then fsync."""
+    with open(path, "wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def _replace_directory(staging, path):
@@ -135,7 +161,7 @@ def _replace_directory(staging, path):
                 f"{path!r} exists and is not a keras_embed.vectors directory; refusing "
                 "to replace it"
             )
-        aside = tempfile.mkdtemp(dir=os.path.dirname(path), prefix=f".{os.path.basename(path)}.old")
+        aside = create_beside(path, lambda name: os.mkdir(name, 0o700))
         os.rmdir(aside)
         os.replace(path, aside)
         os.replace(staging, path)

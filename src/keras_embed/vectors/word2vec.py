@@ -10,11 +10,13 @@ import re
 import numpy as np
 
 from keras_embed.vectors._io import GrowingMatrix, Loaded, decode_words, file_error
-from keras_embed.vectors._text import check_writable_words, read_text_lines, write_text_lines
+from keras_embed.vectors._text import encode_words, read_text_lines, write_text_lines
 
 HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t\r]*$")
 _CHUNK_BYTES = 16 << 20
 _MAX_HEADER_BYTES = 1024
+_LINE_END = b"\r\n"
+_WRITE_BLOCK_BYTES = 4 << 20  # Records laid out per write.
 
 
 def read_header(source):
@@ -33,7 +35,7 @@ def read_header(source):
             source.path,
             "line 1",
             f"expected a header 'count dim' of two non-negative integers, found "
-            f"{line[:80]!r}",
+            f"{line.rstrip(_LINE_END)[:80]!r}",
         )
     count, dim = int(match.group(1)), int(match.group(2))
     if dim == 0:
@@ -208,21 +210,43 @@ def _reject_extra_data(source, pending, base, count):
             return
 
 
-def write_binary(vectors, stream, path, chunk_rows=8192):
-    """Header, then `word` b" " float32 bytes b"\\n" per vector (gensim's layout)."""
-    check_writable_words(vectors.words, path, "word2vec_binary", spaces_allowed=False)
-    stream.write(f"{len(vectors.words)} {vectors.dim}\n".encode("ascii"))
-    for start in range(0, len(vectors.words), chunk_rows):
-        block = np.ascontiguousarray(vectors.matrix[start : start + chunk_rows], dtype="<f4")
-        rows = memoryview(block).cast("B")
-        width = vectors.dim * 4
-        parts = []
-        for offset, word in enumerate(vectors.words[start : start + chunk_rows]):
-            parts += (word.encode("utf-8"), b" ", rows[offset * width : (offset + 1) * width], b"\n")
-        stream.write(b"".join(parts))
+def write_binary(vectors, stream, path):
+    """Header, then `word` b" " float32 bytes b"\\n" per vector (word2vec.c's layout).
+
+    A block of records is laid out in one preallocated buffer: the words
+    (each with its space) land by one scatter of bytes and the vectors by one
+    scatter of opaque `4 * dim`-byte items, so Python never loops over the
+    records (the words are encoded by one join per block).
+    """
+    words, dim = vectors.words, vectors.dim
+    stream.write(f"{len(words)} {dim}\n".encode("ascii"))
+    width = 4 * dim
+    item = np.dtype((np.void, max(width, 1)))
+    block_rows = max(1, _WRITE_BLOCK_BYTES // (width + 16))
+    for start in range(0, len(words), block_rows):
+        block_words = words[start : start + block_rows]
+        joined, lengths = encode_words(
+            block_words, path, "word2vec_binary", spaces_allowed=False, first_row=start
+        )
+        rows = np.ascontiguousarray(vectors.matrix[start : start + block_rows], dtype="<f4")
+        count = len(block_words)
+        record_ends = np.cumsum(lengths + (width + 2))
+        buffer = np.empty(int(record_ends[-1]), dtype=np.uint8)
+        # Byte j of the joined words (word i's bytes and its space) moves past
+        # the i vectors and newlines before it.
+        shifts = np.repeat(np.arange(count, dtype=np.int64) * (width + 1), lengths + 1)
+        buffer[np.arange(len(joined)) + shifts] = np.frombuffer(joined, dtype=np.uint8)
+        if width:
+            vector_starts = record_ends - (width + 1)
+            records = np.ndarray(
+                (len(buffer) - width + 1,), dtype=item, buffer=buffer, strides=(1,)
+            )
+            records[vector_starts] = rows.view(item).reshape(-1)
+        buffer[record_ends - 1] = ord("\n")
+        stream.write(buffer)
 
 
-def write_text(vectors, stream, path):
-    check_writable_words(vectors.words, path, "word2vec_text", spaces_allowed=False)
+def write_text(vectors, stream, path, precision=None):
+    """Header, then `word v1 ... vdim` lines (word2vec text, fastText `.vec`)."""
     stream.write(f"{len(vectors.words)} {vectors.dim}\n".encode("ascii"))
-    write_text_lines(vectors, stream)
+    write_text_lines(vectors, stream, path, "word2vec_text", False, precision)
