@@ -3,7 +3,6 @@
 import math
 import numbers
 
-import keras
 import numpy as np
 
 
@@ -90,14 +89,18 @@ def check_bool(name, value):
     return value
 
 
-def check_integer_dtype(name, x):
-    """Reject float (or other non-integer) ids with a clear error."""
-    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-    dtype = keras.backend.standardize_dtype(dtype)
-    if "int" not in dtype:
+def check_whole_numbers(name, values):
+    """Raise, naming the first, if float numpy `values` hold a fractional or non-finite value."""
+    values = np.asarray(values)
+    if not values.size:
+        return
+    fractional = ~np.isfinite(values) | (values != np.round(values))
+    if fractional.any():
+        where = tuple(int(i) for i in np.argwhere(fractional)[0])
         raise ValueError(
-            f"`{name}` must hold integer ids, but has dtype {dtype}. Cast them "
-            f"first, e.g. `keras.ops.cast({name}, 'int32')`."
+            f"`{name}` must hold integer ids; float ids are cast only when "
+            f"they are whole numbers. Received: {float(values[where])!r} at index "
+            f"{where} (dtype {values.dtype})."
         )
 
 

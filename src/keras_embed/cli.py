@@ -1,8 +1,11 @@
 """The `keras-embed` command: `keras-embed demo`, `keras-embed vectors ...`."""
 
 import argparse
+import importlib.util
 import os
 import sys
+
+BACKENDS = ("jax", "torch", "tensorflow")
 
 
 def _build_parser():
@@ -29,6 +32,13 @@ def _build_parser():
     demo.add_argument("--batch-size", type=_positive(int), default=32)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--output", default="demo-output", help="folder for the model and plots")
+    demo.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="Keras backend (default: $KERAS_BACKEND, else jax when installed, "
+        "else Keras' own default)",
+    )
     demo.set_defaults(handler=_run_demo)
 
     from keras_embed.vectors.cli import add_subparser as add_vectors_subparser
@@ -52,7 +62,33 @@ def _positive(kind):
     return parse
 
 
+def choose_backend(requested=None, environ=None):
+    """The backend the demo runs on: `--backend`, `$KERAS_BACKEND`, JAX, or `None`.
+
+    `None` leaves the choice to Keras (`~/.keras/keras.json`, else TensorFlow).
+    """
+    environ = os.environ if environ is None else environ
+    if requested:
+        return requested
+    if environ.get("KERAS_BACKEND"):
+        return environ["KERAS_BACKEND"]
+    if importlib.util.find_spec("jax") is not None:
+        return "jax"
+    return None
+
+
 def _run_demo(args):
+    backend = choose_backend(args.backend)
+    if backend is not None:
+        if "keras" in sys.modules and sys.modules["keras"].config.backend() != backend:
+            raise SystemExit(
+                f"keras-embed demo: Keras is already loaded on another backend; "
+                f"cannot switch to {backend!r}."
+            )
+        # Read by Keras when it is first imported, just below.
+        os.environ["KERAS_BACKEND"] = backend
+    # Keras imports TensorFlow for its data utilities whatever the backend; keep its C++ logs out.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from keras_embed.demo.run import run_demo
 
     run_demo(
@@ -67,7 +103,6 @@ def _run_demo(args):
 
 
 def main(argv=None):
-    os.environ.setdefault("KERAS_BACKEND", "jax")
     args = _build_parser().parse_args(argv)
     return args.handler(args)
 

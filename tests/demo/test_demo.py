@@ -159,3 +159,53 @@ def test_fused_loss_trainer_matches_the_logits_loss_of_the_masked_lm():
     np.testing.assert_allclose(float(keras.ops.convert_to_numpy(fused)), expected, rtol=1e-5)
     # The trainer holds the masked LM's own variables, not copies.
     assert {id(v) for v in trainer.trainable_variables} == {id(v) for v in model.trainable_variables}
+
+
+def test_demo_reports_the_int8_quantised_model_near_the_float_one(tiny_run):
+    report, lines, _ = tiny_run
+    assert any("model.quantize('int8')" in line for line in lines)
+    assert np.isfinite(report["int8_loss"])
+    # Weight-only int8 keeps about 2.5 decimal digits per weight: the accuracy barely moves.
+    assert abs(report["int8_accuracy"] - report["accuracy_after"]) <= 0.02
+
+
+def test_training_budget_draws_one_bar_over_the_steps_not_per_epoch(capsys):
+    import keras
+
+    model = keras.Sequential([keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    budget = run.TrainingBudget(max_steps=6, verbose=2)
+    x = np.ones((8, 3), "float32")
+    model.fit(x, x[:, :1], batch_size=4, epochs=100, callbacks=[budget], verbose=0)
+    out = capsys.readouterr().out
+    assert len(budget.losses) == 6
+    assert "Epoch" not in out
+    assert "6/6" in out
+
+
+@pytest.mark.parametrize(
+    "requested, environ, jax_installed, expected",
+    [
+        ("torch", {"KERAS_BACKEND": "tensorflow"}, True, "torch"),
+        (None, {"KERAS_BACKEND": "tensorflow"}, True, "tensorflow"),
+        (None, {}, True, "jax"),
+        (None, {}, False, None),
+    ],
+)
+def test_demo_backend_is_flag_then_environment_then_jax(
+    requested, environ, jax_installed, expected, monkeypatch
+):
+    real_find_spec = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util,
+        "find_spec",
+        lambda name: (real_find_spec(name) if jax_installed else None) if name == "jax" else real_find_spec(name),
+    )
+    assert cli.choose_backend(requested, environ) == expected
+
+
+def test_cli_rejects_an_unknown_backend(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--backend", "numpy"])
+    assert exit_info.value.code == 2
+    assert "--backend" in capsys.readouterr().err

@@ -194,10 +194,19 @@ def test_out_of_range_positions_gather_zero_vectors_inside_compiled_functions(rn
     )
 
 
-def test_float_mask_positions_raise(rng):
+def test_fractional_mask_positions_raise(rng):
     hidden = rng.normal(size=(1, SEQUENCE, HIDDEN)).astype("float32")
-    with pytest.raises(ValueError, match="integer ids"):
-        tied_head()(hidden, np.array([[0.0, 1.0, 2.0]], "float32"))
+    with pytest.raises(ValueError, match=r"`mask_positions` must hold integer ids.*0\.5"):
+        tied_head()(hidden, np.array([[0.5, 1.0, 2.0]], "float32"))
+
+
+def test_whole_float_mask_positions_gather_like_integers(rng):
+    hidden = rng.normal(size=(1, SEQUENCE, HIDDEN)).astype("float32")
+    head = tied_head()
+    expected = to_numpy(head(hidden, np.array([[0, 1, 2]])))
+    np.testing.assert_array_equal(
+        to_numpy(head(hidden, np.array([[0.0, 1.0, 2.0]], "float32"))), expected
+    )
 
 
 def test_neither_vocabulary_size_nor_embedding_raises():

@@ -206,9 +206,17 @@ def test_out_of_range_ids_embed_to_zeros_inside_compiled_functions():
     assert np.isfinite(embedded).all()
 
 
-def test_float_ids_raise():
-    with pytest.raises(ValueError, match="integer ids"):
-        built_layer()(np.array([[1.0, 2.0]], "float32"))
+def test_fractional_float_ids_raise_naming_the_first():
+    with pytest.raises(ValueError, match=r"integer ids.*2\.5 at index \(0, 1\)"):
+        built_layer()(np.array([[1.0, 2.5, 3.5]], "float32"))
+
+
+def test_whole_float_ids_embed_like_integer_ids():
+    layer = built_layer()
+    expected = to_numpy(layer(np.array([[1, 2]])))
+    np.testing.assert_array_equal(
+        to_numpy(layer(np.array([[1.0, 2.0]], "float32"))), expected
+    )
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from embed_testing import assert_config_round_trip
 from embed_testing import backend
+from embed_testing import compiled
 from embed_testing import to_numpy
 
 from keras_embed.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
@@ -329,7 +330,52 @@ def test_dense_outputs_have_keras_hub_shapes_and_dtypes(dtype_policy):
         "mask_ids": "int32",
         "mask_weights": "float32",
     }
+
+
+def test_numpy_and_list_inputs_give_numpy_outputs():
+    masker = make_masker(mask_selection_length=3)
+    ids = np.random.default_rng(6).integers(2, 100, size=(2, 6))
+    for inputs in (ids, ids.tolist(), ids[0], ids[0].tolist()):
+        outputs = masker(inputs)
+        assert all(isinstance(value, np.ndarray) for value in outputs.values())
+
+
+def test_backend_tensor_inputs_give_backend_tensors():
+    masker = make_masker(mask_selection_length=3)
+    ids = keras.ops.convert_to_tensor(np.random.default_rng(6).integers(2, 100, size=(2, 6)))
+    outputs = masker(ids)
     assert all(keras.ops.is_tensor(value) for value in outputs.values())
+    assert not any(isinstance(value, np.ndarray) for value in outputs.values())
+
+
+def test_inside_an_eager_model_the_outputs_are_backend_tensors():
+    masker = make_masker(mask_selection_length=3, seed=4)
+    inputs = keras.Input(shape=(6,), dtype="int32")
+    model = keras.Model(inputs, masker(inputs))
+    ids = np.random.default_rng(6).integers(2, 100, size=(2, 6)).astype("int32")
+    outputs = model(keras.ops.convert_to_tensor(ids))
+    assert all(keras.ops.is_tensor(value) for value in outputs.values())
+    expected = make_masker(mask_selection_length=3, seed=4)(ids)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(to_numpy(outputs[key]), value)
+
+
+def test_grain_pipeline_masks_batches_as_eager_calls_do():
+    grain = pytest.importorskip("grain")
+    sequences = np.random.default_rng(8).integers(2, 100, size=(6, 10))
+    dataset = (
+        grain.MapDataset.source(list(sequences))
+        .batch(3)
+        .map(make_masker(mask_selection_length=4, seed=5))
+    )
+    batches = list(dataset)
+    eager = make_masker(mask_selection_length=4, seed=5)
+    expected = [eager(sequences[:3]), eager(sequences[3:])]
+    assert len(batches) == 2
+    for batch, reference in zip(batches, expected):
+        for key in reference:
+            assert isinstance(batch[key], np.ndarray)
+            np.testing.assert_array_equal(batch[key], reference[key])
 
 
 def test_backend_tensor_input_gives_the_same_masks_as_numpy():
@@ -565,9 +611,22 @@ def test_rejects_negative_seed():
         make_masker(seed=-3)
 
 
-def test_rejects_float_inputs():
+def test_rejects_fractional_float_inputs_naming_the_first():
+    with pytest.raises(ValueError, match=r"integer ids.*2\.5 at index \(0, 1\)"):
+        make_masker()(np.array([[1.0, 2.5]]))
+
+
+def test_whole_number_float_inputs_mask_like_integers():
+    ids = np.random.default_rng(3).integers(2, 100, size=(2, 8))
+    from_ints = make_masker(seed=2, mask_selection_length=3)(ids)
+    from_floats = make_masker(seed=2, mask_selection_length=3)(ids.astype("float32"))
+    for key in from_ints:
+        np.testing.assert_array_equal(from_floats[key], from_ints[key])
+
+
+def test_rejects_boolean_inputs():
     with pytest.raises(ValueError, match="must hold integer token ids"):
-        make_masker()(np.array([[1.0, 2.0]]))
+        make_masker()(np.array([[True, False]]))
 
 
 def test_rejects_ids_outside_the_vocabulary():
@@ -580,11 +639,53 @@ def test_rejects_rank_three_inputs():
         make_masker()(np.ones((2, 2, 2), dtype="int32"))
 
 
-def test_rejects_traced_inputs_with_a_pointer_to_the_data_pipeline():
+def test_traced_inputs_without_a_selection_length_are_refused():
     if backend() != "jax":
-        pytest.skip("jax.jit is the traced case; tf.function runs the tf.data path")
-    import jax
-
+        pytest.skip("jax.jit traces; tf.function runs the tf.data path, torch.compile falls back")
     masker = make_masker()
-    with pytest.raises(ValueError, match="needs concrete token ids"):
-        jax.jit(lambda ids: masker(ids)["token_ids"])(np.ones((2, 4), dtype="int32"))
+    with pytest.raises(ValueError, match="needs `mask_selection_length`"):
+        compiled(lambda ids: masker(ids)["token_ids"])(np.ones((2, 4), dtype="int32"))
+
+
+def check_masks_follow_the_rule(ids, outputs, rate, slots, unselectable=(0,)):
+    """Counts, order, ids and replacements of one masked batch, row by row."""
+    outputs = as_numpy(outputs)
+    for row in range(ids.shape[0]):
+        selectable = ~np.isin(ids[row], unselectable)
+        count = min(math.ceil(selectable.sum() * rate), slots)
+        weights = outputs["mask_weights"][row]
+        np.testing.assert_array_equal(weights, np.arange(slots) < count)
+        positions = outputs["mask_positions"][row][:count]
+        assert list(positions) == sorted(set(positions.tolist()))  # distinct, increasing
+        assert selectable[positions].all()
+        np.testing.assert_array_equal(outputs["mask_ids"][row][:count], ids[row][positions])
+        assert (outputs["mask_positions"][row][count:] == 0).all()
+        unpicked = np.setdiff1d(np.arange(ids.shape[1]), positions)
+        np.testing.assert_array_equal(outputs["token_ids"][row][unpicked], ids[row][unpicked])
+        assert (outputs["token_ids"][row][positions] == 1).all()  # mask_token_rate=1
+
+
+def test_compiled_call_masks_with_the_same_rule():
+    ids = np.random.default_rng(4).integers(0, 100, size=(5, 12)).astype("int32")
+    ids[:, -3:] = 0  # padding
+    masker = make_masker(mask_selection_length=4, mask_token_rate=1.0, random_token_rate=0.0)
+    outputs = compiled(lambda x: masker(x))(ids)
+    check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=4)
+
+
+def test_compiled_model_predict_runs_the_masker_as_a_backend_op():
+    masker = make_masker(mask_selection_length=3, mask_token_rate=1.0, random_token_rate=0.0)
+    inputs = keras.Input(shape=(10,), dtype="int32")
+    model = keras.Model(inputs, masker(inputs))
+    ids = np.random.default_rng(5).integers(1, 100, size=(4, 10)).astype("int32")
+    outputs = model.predict(ids, verbose=0, batch_size=2)
+    check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=3)
+
+def test_the_keras_ops_rule_holds_on_every_backend():
+    # jax.jit is the only compiler that reaches it in the tests above; run it eagerly everywhere.
+    ids = np.random.default_rng(6).integers(0, 100, size=(3, 7)).astype("int32")
+    masker = make_masker(mask_selection_length=9, mask_token_rate=1.0, random_token_rate=0.0)
+    outputs = masker._call_traced(keras.ops.convert_to_tensor(ids))
+    check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=9)
+    single = masker._call_traced(keras.ops.convert_to_tensor(ids[0]))
+    assert tuple(single["mask_positions"].shape) == (9,)

@@ -1,12 +1,11 @@
 import keras
 from keras import ops
 
-from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
-from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import as_integer_ids, lookup_rows
 
 
 def gather_positions(inputs, mask_positions):
@@ -16,7 +15,7 @@ def gather_positions(inputs, mask_positions):
     when they are known; inside compiled functions a position outside
     `[0, S)` gathers an all-zero vector.
     """
-    check_integer_dtype("mask_positions", mask_positions)
+    mask_positions = as_integer_ids("mask_positions", mask_positions)
     if len(mask_positions.shape) != 2 or len(inputs.shape) != 3:
         raise ValueError(
             "`inputs` must have shape (batch, sequence, hidden) and "

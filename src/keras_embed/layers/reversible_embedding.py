@@ -1,14 +1,18 @@
 import copy
+import math
 
 import keras
 from keras import ops
 
 from keras_embed._validation import check_bool
-from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_soft_cap
 from keras_embed._validation import describe
+from keras_embed.ops import quantization
+from keras_embed.ops._backend import attach_mask
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
+from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops.lookup import lookup_dequantized_rows
 from keras_embed.ops.lookup import lookup_rows
 
 
@@ -46,7 +50,10 @@ class ReversibleEmbedding(keras.layers.Embedding):
       are known (eager calls, numpy inputs). Inside compiled functions, where
       they are not, such ids embed to an all-zero vector. Keras returns a NaN
       row on JAX for ids `>= input_dim` and silently wraps negative ids.
-    - Float ids raise a `ValueError` instead of being truncated to integers.
+    - Float ids are cast to int32 when their values are unknown (a
+      `keras.Sequential` without an `Input` builds on float32), as keras
+      does; concrete ones must be whole numbers, else a `ValueError` names
+      the first that is not, where keras would truncate it.
     - Under a mixed policy such as `"mixed_bfloat16"`, the reverse projection
       is computed and returned in float32 unless `reverse_dtype` says
       otherwise, since logits feed a softmax whose statistics need float32.
@@ -69,7 +76,9 @@ class ReversibleEmbedding(keras.layers.Embedding):
             to it. Defaults to the compute dtype, but at least float32.
         logit_soft_cap: float or `None`. If set, reverse logits become
             `tanh(logits / logit_soft_cap) * logit_soft_cap` (Gemma 2).
-        **kwargs: Other `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+        **kwargs: Other `keras.layers.Embedding` arguments (`name`, `dtype`,
+            `quantization_config`, ...). A quantized dtype such as
+            `"int8_from_float32"` builds the layer quantised; see `quantize`.
 
     Call arguments:
         inputs: integer ids of shape `(...)` when `reverse=False`; hidden
@@ -145,8 +154,10 @@ class ReversibleEmbedding(keras.layers.Embedding):
         self.logit_soft_cap = logit_soft_cap
 
     def build(self, input_shape=None):
+        # `Embedding.build` creates the table, or its quantised variables
+        # (through `quantized_build`) under a policy such as "int8_from_float32".
         super().build(input_shape)
-        if not self.tie_weights:
+        if not self.tie_weights and self.quantization_mode is None:
             self.reverse_embeddings = self.add_weight(
                 shape=(self.output_dim, self.input_dim),
                 initializer=self.embeddings_initializer,
@@ -157,6 +168,12 @@ class ReversibleEmbedding(keras.layers.Embedding):
     @property
     def reverse_kernel(self):
         """The `(output_dim, input_dim)` matrix the reverse projection multiplies by."""
+        if self.quantization_mode is not None:
+            kernel = self._dequantized_reverse_kernel(self.compute_dtype)
+            if self.lora_enabled and self.tie_weights:
+                update = ops.matmul(self.lora_embeddings_a, self.lora_embeddings_b)
+                kernel = ops.add(kernel, ops.transpose((self.lora_alpha / self.lora_rank) * update))
+            return kernel
         if self.tie_weights:
             return ops.transpose(self.embeddings)
         return self.reverse_embeddings
@@ -164,17 +181,37 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def call(self, inputs, reverse=False):
         if reverse:
             return self._project_to_vocabulary(inputs)
-        check_integer_dtype("inputs", inputs)
-        table = ops.convert_to_tensor(self.embeddings)
-        outputs = lookup_rows(
-            table, inputs, "inputs", f"the vocabulary (input_dim={self.input_dim})"
-        )
-        return ops.cast(outputs, self.compute_dtype)
+        inputs = as_integer_ids("inputs", inputs)
+        what = f"the vocabulary (input_dim={self.input_dim})"
+        if self.quantization_mode is None:
+            outputs = lookup_rows(ops.convert_to_tensor(self.embeddings), inputs, "inputs", what)
+        else:
+            outputs = lookup_dequantized_rows(
+                self._dequantized_rows, inputs, self.input_dim, "inputs", what
+            )
+        outputs = ops.cast(outputs, self.compute_dtype)
+        if self.mask_zero:
+            # Set here rather than in `compute_mask`, which cannot tell float ids
+            # (a `Sequential` without `Input`) from reverse-call hidden states.
+            attach_mask(outputs, ops.not_equal(inputs, 0))
+        return outputs
+
+    def quantized_call(self, *args, **kwargs):
+        # One `call` serves the float and the quantised tables.
+        return self.call(*args, **kwargs)
 
     def _project_to_vocabulary(self, inputs):
         # inputs: (..., output_dim) -> logits: (..., input_dim)
         dtype = reverse_compute_dtype(self.compute_dtype, self.reverse_dtype)
-        logits = ops.matmul(cast_if_needed(inputs, dtype), cast_if_needed(self.reverse_kernel, dtype))
+        if self.quantization_mode is None:
+            logits = ops.matmul(
+                cast_if_needed(inputs, dtype), cast_if_needed(self.reverse_kernel, dtype)
+            )
+        else:
+            inputs = cast_if_needed(inputs, dtype)
+            logits = self._quantized_logits(inputs, dtype)
+            if self.lora_enabled and self.tie_weights:
+                logits = ops.add(logits, self._lora_logits(inputs))
         if self.logit_soft_cap is not None:
             cap = ops.cast(self.logit_soft_cap, dtype)
             logits = ops.multiply(ops.tanh(ops.divide(logits, cap)), cap)
@@ -232,6 +269,13 @@ class ReversibleEmbedding(keras.layers.Embedding):
             )
         if not self.built:
             self.build()
+        if self.quantization_mode is not None:
+            raise ValueError(
+                f"`reverse_loss` needs a float table, but layer '{self.name}' is "
+                f"quantised ({self.quantization_mode}). Compute the loss from the "
+                "logits `layer(hidden, reverse=True)` instead, or call "
+                "`reverse_loss` before `quantize`."
+            )
         table = self.embeddings if self.tie_weights else self.reverse_embeddings
         return reverse_cross_entropy(
             hidden,
@@ -344,7 +388,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
         return layer
 
     def compute_mask(self, inputs, mask=None):
-        # Only a forward call (integer ids) carries a padding mask.
+        # Symbolic integer ids get their mask here; `call` attaches it to real
+        # outputs (float ids included). Hidden states (reverse) carry none.
         if not self.mask_zero or "int" not in keras.backend.standardize_dtype(inputs.dtype):
             return None
         return ops.not_equal(inputs, 0)
@@ -380,6 +425,182 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def variable_serialization_spec(self):
         spec = copy.deepcopy(super().variable_serialization_spec)
         if not self.tie_weights:
-            for names in spec.values():
+            for mode, names in spec.items():
                 names.append("reverse_embeddings")
+                if mode in ("int8", "int4"):
+                    names.append("reverse_embeddings_scale")
+                if mode == "int4":
+                    names.append("reverse_embeddings_zero")  # grouped int4 only
         return spec
+
+    # -- Quantisation (weight-only int8 / int4, keras' layout) ---------------
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Store the table(s) in int8 or int4, as `keras.layers.Embedding` does.
+
+        Called by `model.quantize(mode)` or `layer.quantize(mode, config=...)`
+        with `mode` `"int8"` or `"int4"` and an optional
+        `keras.quantizers.Int8QuantizationConfig` / `Int4QuantizationConfig`
+        (custom weight / activation quantizers, int4 `block_size`). The
+        variables, their names, shapes and values, and the outputs are those of
+        keras' own `ReversibleEmbedding` in Keras 3.15; beyond it, the
+        `mask_zero` mask is kept and reverse logits stay in the reverse dtype
+        (float32 under mixed precision). `reverse_loss` refuses a quantised
+        layer. `type_check` is accepted for keras' API and ignored: subclasses
+        of this layer quantise through `_table_to_quantize`.
+        """
+        del type_check
+        if mode not in ("int8", "int4"):
+            raise self._quantization_mode_error(mode)
+        self.quantization_config = config
+        table = quantization.quantize_matrix(self._table_to_quantize(), mode, config, 1)
+        if not self.tie_weights:
+            kernel = quantization.quantize_matrix(self.reverse_embeddings, mode, config, 0)
+            del self.reverse_embeddings
+        del self._embeddings
+        self.quantized_build((self.input_dim, self.output_dim), mode, config)
+        self._assign_quantized("embeddings", *table)
+        if not self.tie_weights:
+            self._assign_quantized("reverse_embeddings", *kernel)
+        if self.dtype_policy.quantization_mode is None:
+            name = mode
+            if mode == "int4":
+                block_size = getattr(self, "_int4_block_size", None)
+                name = f"int4/{-1 if block_size is None else block_size}"
+            self.dtype_policy = keras.dtype_policies.get(f"{name}_from_{self.dtype_policy.name}")
+
+    def _table_to_quantize(self):
+        """The float `(input_dim, output_dim)` table that `quantize` stores."""
+        return self._embeddings
+
+    def _assign_quantized(self, prefix, values, scale, zero):
+        variable = self._embeddings if prefix == "embeddings" else self.reverse_embeddings
+        variable.assign(values)
+        getattr(self, f"{prefix}_scale").assign(scale)
+        if zero is not None:
+            getattr(self, f"{prefix}_zero").assign(zero)
+
+    def quantized_build(self, embeddings_shape, mode, config=None):
+        # The forward table's variables are `keras.layers.Embedding`'s own.
+        if mode == "int8":
+            super()._int8_build(embeddings_shape, config)
+        elif mode == "int4":
+            super()._int4_build(embeddings_shape, config)
+        else:
+            raise self._quantization_mode_error(mode)
+        self.inputs_quantizer = keras.quantizers.QuantizationConfig.activation_quantizer_or_default(
+            config, keras.quantizers.AbsMaxQuantizer(axis=-1)
+        )
+        if not self.tie_weights:
+            self._build_quantized_reverse(mode)
+        self._is_quantized = True
+
+    def _build_quantized_reverse(self, mode):
+        # (output_dim, input_dim) kernel, packed two int4 per byte along output_dim.
+        rows = self.output_dim if mode == "int8" else (self.output_dim + 1) // 2
+        self.reverse_embeddings = self.add_weight(
+            name="reverse_embeddings",
+            shape=(rows, self.input_dim),
+            initializer="zeros",
+            dtype="int8",
+            trainable=False,
+        )
+        block_size = getattr(self, "_int4_block_size", None) if mode == "int4" else None
+        if quantization.is_grouped(block_size):
+            scale_shape = (math.ceil(self.output_dim / block_size), self.input_dim)
+        else:
+            scale_shape = (self.input_dim,)
+        self.reverse_embeddings_scale = self.add_weight(
+            name="reverse_embeddings_scale",
+            shape=scale_shape,
+            initializer="ones",
+            trainable=False,
+        )
+        if quantization.is_grouped(block_size):
+            self.reverse_embeddings_zero = self.add_weight(
+                name="reverse_embeddings_zero",
+                shape=scale_shape,
+                initializer="zeros",
+                trainable=False,
+            )
+
+    def _grouped(self):
+        return self.quantization_mode == "int4" and quantization.is_grouped(
+            getattr(self, "_int4_block_size", None)
+        )
+
+    def _dequantized_rows(self, ids):
+        """Rows `ids` (valid) of the quantised table plus any LoRA update: `(...) -> (..., d)`."""
+        rows = self._dequantized_base_rows(ids)
+        if self.lora_enabled:
+            update = ops.matmul(ops.take(self.lora_embeddings_a, ids, axis=0), self.lora_embeddings_b)
+            rows = ops.add(rows, (self.lora_alpha / self.lora_rank) * update)
+        return rows
+
+    def _lora_logits(self, inputs):
+        """`inputs @ (a @ b).T` scaled: the tied LoRA update's share of the logits."""
+        projected = ops.matmul(inputs, ops.transpose(ops.cast(self.lora_embeddings_b, inputs.dtype)))
+        update = ops.matmul(projected, ops.transpose(ops.cast(self.lora_embeddings_a, inputs.dtype)))
+        return (self.lora_alpha / self.lora_rank) * update
+
+    def _dequantized_base_rows(self, ids):
+        dtype = self.compute_dtype
+        values = ops.take(self._embeddings, ids, axis=0)  # (..., d) or (..., ceil(d/2))
+        if self.quantization_mode == "int4":
+            values = quantization.unpack_int4(values, self.output_dim, axis=-1)
+        scale = ops.take(self.embeddings_scale, ids, axis=0)  # (...) or (..., groups)
+        if self._grouped():
+            zero = ops.take(self.embeddings_zero, ids, axis=0)
+            return quantization.dequantize_grouped(values, scale, zero, self.g_idx, -1, dtype)
+        return quantization.dequantize_per_channel(values, scale, -1, dtype)
+
+    def _dequantized_reverse_kernel(self, dtype):
+        """The whole `(output_dim, input_dim)` kernel in `dtype`."""
+        if self.tie_weights:
+            values = self._embeddings  # (V, d) or packed (V, ceil(d/2))
+            if self.quantization_mode == "int4":
+                values = quantization.unpack_int4(values, self.output_dim, axis=-1)
+            if self._grouped():
+                table = quantization.dequantize_grouped(
+                    values, self.embeddings_scale, self.embeddings_zero, self.g_idx, -1, dtype
+                )
+            else:
+                table = quantization.dequantize_per_channel(
+                    values, self.embeddings_scale, -1, dtype
+                )
+            return ops.transpose(table)
+        values = self.reverse_embeddings  # (d, V) or packed (ceil(d/2), V)
+        if self.quantization_mode == "int4":
+            values = quantization.unpack_int4(values, self.output_dim, axis=0)
+        if self._grouped():
+            return quantization.dequantize_grouped(
+                values, self.reverse_embeddings_scale, self.reverse_embeddings_zero,
+                self.g_idx, 0, dtype,
+            )
+        return quantization.dequantize_per_channel(values, self.reverse_embeddings_scale, 0, dtype)
+
+    def _quantized_logits(self, inputs, dtype):
+        """`inputs @ kernel` on the quantised kernel, in `dtype`: `(..., d) -> (..., V)`.
+
+        Per channel, the integer product is scaled afterwards (inputs quantised
+        by `inputs_quantizer` when there is one); grouped int4 needs the zero
+        points inside the sum, so the kernel is dequantised first.
+        """
+        if self._grouped():
+            if self.inputs_quantizer:
+                inputs, inputs_scale = self.inputs_quantizer(inputs)
+                kernel = self._dequantized_reverse_kernel(dtype)
+                return ops.divide(ops.matmul(ops.cast(inputs, dtype), kernel), inputs_scale)
+            return ops.matmul(inputs, self._dequantized_reverse_kernel(dtype))
+        if self.tie_weights:
+            values, scale = ops.transpose(self._embeddings), self.embeddings_scale
+        else:
+            values, scale = self.reverse_embeddings, self.reverse_embeddings_scale
+        if self.quantization_mode == "int4":
+            values = quantization.unpack_int4(values, self.output_dim, axis=0)
+        if self.inputs_quantizer:
+            inputs, inputs_scale = self.inputs_quantizer(inputs)
+        else:
+            inputs_scale = ops.ones((1,), dtype=dtype)
+        logits = ops.cast(ops.matmul(inputs, values), dtype)
+        return ops.divide(logits, ops.multiply(inputs_scale, ops.cast(scale, dtype)))

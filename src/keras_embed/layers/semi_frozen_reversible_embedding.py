@@ -14,10 +14,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import check_integer, check_integer_dtype
+from keras_embed._validation import check_integer
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
-from keras_embed.ops._backend import take_or_zeros
-from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops._backend import attach_mask, take_or_zeros
+from keras_embed.ops.lookup import as_integer_ids, lookup_rows
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -46,8 +46,11 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
         num_trainable_rows: int in `[0, input_dim]`: how many rows train. Say
             which with `assign_table` after `build`.
         **kwargs: `ReversibleEmbedding` arguments (`tie_weights`,
-            `mask_zero`, `reverse_dtype`, `logit_soft_cap`, ...). LoRA and
-            quantisation are not supported.
+            `mask_zero`, `reverse_dtype`, `logit_soft_cap`, ...). LoRA is
+            not supported. `quantize("int8")` / `quantize("int4")` stores the
+            merged table as `ReversibleEmbedding` does and drops
+            `row_slots` and `trainable_embeddings`: a quantised layer does
+            not train.
 
     Call arguments:
         inputs: integer ids of shape `(...)`, or hidden states of shape
@@ -80,10 +83,9 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
     """
 
     def __init__(self, input_dim, output_dim, num_trainable_rows, **kwargs):
-        for name in ("lora_rank", "quantization_config"):
-            if kwargs.get(name) is not None:
-                raise ValueError(f"SemiFrozenReversibleEmbedding does not support `{name}`.")
-            kwargs.pop(name, None)
+        if kwargs.get("lora_rank") is not None:
+            raise ValueError("SemiFrozenReversibleEmbedding does not support `lora_rank`.")
+        kwargs.pop("lora_rank", None)
         super().__init__(input_dim, output_dim, **kwargs)
         self.num_trainable_rows = check_integer(
             "num_trainable_rows",
@@ -114,6 +116,10 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
 
     def build(self, input_shape=None):
         if self.built:
+            return
+        if self.quantization_mode is not None:
+            # Only the merged, quantised table exists (see `quantize`).
+            super().build(input_shape)
             return
         # Created here rather than by `Embedding.build`, so that the table is
         # non-trainable from the start: `layer.trainable = True` re-enables
@@ -190,7 +196,7 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
     def embeddings(self):
         """The merged `(input_dim, output_dim)` table: frozen rows and trained rows."""
         table = super().embeddings
-        if not self.num_trainable_rows:
+        if not self.num_trainable_rows or self.quantization_mode is not None:
             return table
         slots = ops.convert_to_tensor(self.row_slots)  # (input_dim,)
         trained = ops.take(
@@ -200,10 +206,10 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
         return ops.where(ops.expand_dims(ops.greater_equal(slots, 0), -1), trained, table)
 
     def call(self, inputs, reverse=False):
-        if reverse or not self.num_trainable_rows:
+        if reverse or not self.num_trainable_rows or self.quantization_mode is not None:
             return super().call(inputs, reverse=reverse)
         # Two gathers of the ids' rows instead of merging the whole table per step.
-        check_integer_dtype("inputs", inputs)
+        inputs = as_integer_ids("inputs", inputs)
         frozen = lookup_rows(
             ops.convert_to_tensor(self._embeddings),
             inputs,
@@ -216,16 +222,28 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
             ops.convert_to_tensor(self.trainable_embeddings), ops.maximum(slots, 0), axis=0
         )
         outputs = ops.where(ops.expand_dims(ops.greater_equal(slots, 0), -1), trained, frozen)
-        return ops.cast(outputs, self.compute_dtype)
+        outputs = ops.cast(outputs, self.compute_dtype)
+        if self.mask_zero:
+            attach_mask(outputs, ops.not_equal(inputs, 0))
+        return outputs
 
     def get_config(self):
         config = super().get_config()
         config["num_trainable_rows"] = self.num_trainable_rows
         return config
 
+    def quantize(self, mode=None, type_check=True, config=None):
+        super().quantize(mode, type_check=type_check, config=config)
+        # The merged table now holds the trained rows.
+        del self.row_slots
+        if self.num_trainable_rows:
+            del self.trainable_embeddings
+
+    def _table_to_quantize(self):
+        return self.embeddings
+
     @property
     def variable_serialization_spec(self):
         spec = copy.deepcopy(super().variable_serialization_spec)
-        for names in spec.values():
-            names.extend(["row_slots", "trainable_embeddings"])
+        spec[None].extend(["row_slots", "trainable_embeddings"])
         return spec

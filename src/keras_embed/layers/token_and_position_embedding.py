@@ -1,4 +1,5 @@
 import keras
+from keras import ops
 
 from keras_embed._validation import check_positive_int
 from keras_embed.layers.position_embedding import PositionEmbedding
@@ -99,7 +100,10 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         return embedded_tokens + embedded_positions
 
     def compute_mask(self, inputs, mask=None):
-        return self.token_embedding.compute_mask(inputs, mask=mask)
+        # The inputs are always ids (float ones in a `Sequential` without `Input`).
+        if not self.token_embedding.mask_zero:
+            return None
+        return ops.not_equal(inputs, 0)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.embedding_dim,)

@@ -37,7 +37,9 @@ def concrete_value(x):
 
         if torch.compiler.is_compiling():
             return None
-        return x.detach().cpu().numpy()
+        x = x.detach().cpu()
+        # numpy has no bfloat16; float32 holds every bfloat16 value exactly.
+        return (x.float() if x.dtype == torch.bfloat16 else x).numpy()
     if module.startswith("tensorflow"):
         import tensorflow as tf
 
@@ -112,3 +114,15 @@ def take_or_zeros(params, indices, batch_dims=0):
     trailing = len(params.shape) - batch_dims - 1
     valid = ops.reshape(valid, ops.shape(valid) + (1,) * trailing)
     return ops.where(valid, gathered, ops.zeros_like(gathered))
+
+
+def attach_mask(outputs, mask):
+    """Give `outputs` a Keras mask, as `keras.layers.Embedding` gives its outputs.
+
+    Keras reads the mask of a tensor from an attribute that only its private
+    `backend.set_keras_mask` sets (it also works on JAX arrays, which take no
+    attributes).
+    """
+    from keras.src.backend import set_keras_mask
+
+    set_keras_mask(outputs, mask)

@@ -40,7 +40,6 @@ from keras import ops
 
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_integer
-from keras_embed._validation import check_integer_dtype
 from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
@@ -49,6 +48,7 @@ from keras_embed._validation import describe
 from keras_embed.ops._backend import concrete_value, fused_cross_entropy
 from keras_embed.ops._cross_entropy_chunks import capped_logits
 from keras_embed.ops._cross_entropy_chunks import chunk_losses
+from keras_embed.ops.lookup import as_integer_ids
 
 # One float32 (chunk, vocabulary) block of logits is kept near this size.
 CHUNK_BYTES = 32 * 2**20
@@ -374,7 +374,7 @@ def _prepare(
             raise ValueError(
                 f"`{name}` must be a floating tensor. Received: dtype={_dtype_name(tensor)}."
             )
-    check_integer_dtype("labels", labels)
+    labels = as_integer_ids("labels", labels)
     hidden_shape, table_shape, labels_shape = map(_static_shape, (hidden, table, labels))
     if len(hidden_shape) < 1:
         raise ValueError(

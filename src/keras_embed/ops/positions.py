@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import check_integer_dtype
+from keras_embed.ops.lookup import as_integer_ids
 
 
 def sequence_positions(sequence_length, start_index=0, positions=None, dtype="float32"):
@@ -14,7 +14,7 @@ def sequence_positions(sequence_length, start_index=0, positions=None, dtype="fl
     (sinusoidal and rotary encodings, float `dtype`) may be integers or
     floats, fractional ones included, since the formulas hold at any real
     position; positions that index a table (`PositionEmbedding`, integer
-    `dtype`) are ids and follow `check_integer_dtype`.
+    `dtype`) are ids and follow `as_integer_ids`.
 
     Args:
         sequence_length: int or scalar tensor, the length of the sequence
@@ -32,7 +32,7 @@ def sequence_positions(sequence_length, start_index=0, positions=None, dtype="fl
         return ops.arange(sequence_length, dtype=dtype) + ops.cast(start_index, dtype)
     positions = ops.convert_to_tensor(positions)
     if "int" in dtype:
-        check_integer_dtype("positions", positions)
+        positions = as_integer_ids("positions", positions)
     else:
         given = keras.backend.standardize_dtype(positions.dtype)
         if "int" not in given and "float" not in given:

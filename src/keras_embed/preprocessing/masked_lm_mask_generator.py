@@ -1,10 +1,12 @@
 """`MaskedLMMaskGenerator`: BERT-style masking of token ids for masked-LM training.
 
-Over 400 lines because one public layer serves four input kinds (lists,
-ragged rows, dense arrays, `tf.data` graph tensors) through one numpy
-masking routine; half the file is its docstring and their checks.
+Over 400 lines because one public layer serves five input kinds (lists,
+ragged rows, dense arrays, `tf.data` graph tensors, tensors traced in a
+compiled model) through one numpy masking routine and its `keras.ops`
+twin; half the file is its docstring and their checks.
 """
 
+import numbers
 from fractions import Fraction
 
 import keras
@@ -13,9 +15,11 @@ import numpy as np
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
+from keras_embed._validation import check_whole_numbers
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.ops._backend import concrete_value
+from keras_embed.ops.lookup import as_integer_ids
 
 _OUTPUT_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
 
@@ -37,11 +41,16 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     This is the only semantics, whatever the backend and whether or not
     TensorFlow is installed. The sampling runs in numpy on the CPU: the layer
     is a preprocessing step that belongs in the data pipeline, not inside a
-    compiled model. Called eagerly it accepts numpy arrays, Python lists and
-    backend tensors. Inside a `tf.data` pipeline (or any other TensorFlow graph)
-    it runs the same numpy code through `tf.numpy_function` and returns
-    `tf.Tensor`s / `tf.RaggedTensor`s, so it works there on every Keras
-    backend. TensorFlow is imported only when TensorFlow tensors arrive.
+    compiled model, though inside one (a traced call, `mask_selection_length`
+    set) it runs the same rule in `keras.ops` with Keras' random ops. Outputs
+    follow the inputs, as keras-hub's preprocessing
+    layers do: numpy arrays and Python lists give numpy arrays (so the layer
+    works as it is in a grain or plain-Python pipeline), eager backend tensors
+    (a model called eagerly) give backend tensors, and inside a `tf.data`
+    pipeline (or any other TensorFlow graph) it runs the same numpy code
+    through `tf.numpy_function` and returns `tf.Tensor`s / `tf.RaggedTensor`s,
+    on every Keras backend. TensorFlow is imported only when TensorFlow
+    tensors arrive.
 
     With a `seed`, the sequence of masks drawn by successive calls is
     reproducible; without one, the layer seeds itself from numpy's global
@@ -93,7 +102,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         With `mask_selection_length=None`, these three are, for batched inputs,
         lists of 1-D numpy arrays (a `tf.RaggedTensor` inside `tf.data`), and
         for one sequence 1-D tensors as long as the number of picked tokens.
-        Dense outputs are backend tensors (`tf.Tensor`s inside `tf.data`).
+        Dense outputs are numpy arrays for numpy or list inputs, backend
+        tensors for backend tensors, `tf.Tensor`s inside `tf.data`.
 
     Input shape:
         `(batch, length)` or `(length,)`.
@@ -118,7 +128,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     ...          [cls, 11, 12, 13, 14, sep, pad, pad, pad, pad]]
     >>> outputs = masker(batch)
     >>> # ceil(8 * 0.25) = 2 and ceil(4 * 0.25) = 1 tokens are picked.
-    >>> keras.ops.convert_to_numpy(outputs["mask_weights"]).tolist()
+    >>> outputs["mask_weights"].tolist()
     [[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
     """
 
@@ -161,13 +171,17 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         # `keras.utils.set_random_seed` makes the layer reproducible too.
         generator_seed = seed if seed is not None else np.random.randint(0, 2**31 - 1)
         self._generator = np.random.default_rng(generator_seed)
+        # Draws for traced calls (a compiled model), where numpy cannot run.
+        self._seed_generator = keras.random.SeedGenerator(generator_seed)
         self._selection_fraction = _exact(self.mask_selection_rate)
         self.built = True
 
-    def __call__(self, inputs):
+    def __call__(self, inputs, training=None):
         # Keras' generic `__call__` would cast and trace the inputs; this layer
         # takes lists and ragged rows as they are and only defers to it for
-        # symbolic `keras.Input`s.
+        # symbolic `keras.Input`s. `training` (passed by functional models)
+        # changes nothing: masking is the same in training and inference.
+        del training
         if isinstance(inputs, keras.KerasTensor):
             return super().__call__(inputs)
         return self.call(inputs)
@@ -175,9 +189,17 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     def call(self, inputs):
         if _is_tf_graph_tensor(inputs):
             return self._call_in_tf_graph(inputs)
+        if _is_traced(inputs):
+            return self._call_traced(inputs)
         rows, lengths, batched, rectangular = self._to_padded_rows(inputs)
         masked = self._mask_padded_rows(rows, lengths)
-        return self._format_eager_outputs(masked, lengths, batched, rectangular)
+        outputs = self._format_eager_outputs(masked, lengths, batched, rectangular)
+        if _is_host_value(inputs):
+            return outputs
+        return {
+            key: value if isinstance(value, list) else keras.ops.convert_to_tensor(value)
+            for key, value in outputs.items()
+        }
 
     def _mask_padded_rows(self, rows, lengths):
         """The masking itself, in numpy, on zero-padded rows.
@@ -288,6 +310,10 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             )
         if array.size == 0:
             return array.astype(np.int64)
+        if np.issubdtype(array.dtype, np.floating):
+            # Whole-number floats are ids, as for the embedding layers.
+            check_whole_numbers("inputs" if row_index is None else f"inputs[{row_index}]", array)
+            array = array.astype(np.int64)
         if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
             raise ValueError(
                 f"{where} must hold integer token ids. Received dtype {array.dtype}; "
@@ -314,10 +340,77 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 outputs[key] = values if batched else values[0]
             else:
                 outputs[key] = [row[:n] for row, n in zip(values, counts)]
-        return {
-            key: value if isinstance(value, list) else keras.ops.convert_to_tensor(value)
-            for key, value in outputs.items()
+        return outputs
+
+    def _call_traced(self, inputs):
+        """The same rule in `keras.ops`, for inputs traced inside a compiled model.
+
+        Dense rows only, with `mask_selection_length` set (outputs need static
+        shapes). The draws come from a `keras.random.SeedGenerator`, so they
+        differ from the numpy path's, not their distribution. Out-of-vocabulary
+        ids cannot be checked here.
+        """
+        ops = keras.ops
+        if self.mask_selection_length is None:
+            raise ValueError(
+                "`MaskedLMMaskGenerator` inside a compiled function needs "
+                "`mask_selection_length` (outputs must have static shapes). Set it, "
+                "or mask in the data pipeline, where any input works."
+            )
+        if len(inputs.shape) not in (1, 2):
+            raise ValueError(
+                "`inputs` must be a 1-D sequence or a 2-D batch of integer token ids. "
+                f"Received: shape {tuple(inputs.shape)}."
+            )
+        batched = len(inputs.shape) == 2
+        rows = as_integer_ids("inputs", inputs if batched else inputs[None])  # (B, L)
+        length = rows.shape[1]
+        slots = self.mask_selection_length
+        selectable = ops.ones_like(rows, dtype="bool")
+        for token_id in self.unselectable_token_ids:
+            selectable = ops.logical_and(selectable, ops.not_equal(rows, token_id))
+        # Exact integer ceil(count * rate), as on the numpy path.
+        numerator, denominator = self._selection_fraction.as_integer_ratio()
+        selectable_counts = ops.sum(ops.cast(selectable, "int32"), axis=1)
+        counts = (selectable_counts * numerator + denominator - 1) // denominator
+        counts = ops.minimum(counts, slots)  # (B,)
+
+        # Uniform without replacement: the `count` smallest random keys of the selectable.
+        keys = keras.random.uniform(ops.shape(rows), seed=self._seed_generator)
+        keys = ops.where(selectable, keys, 2.0)
+        ranks = ops.argsort(ops.argsort(keys, axis=1), axis=1)
+        picked = ops.less(ranks, counts[:, None])
+
+        draws = keras.random.uniform(ops.shape(rows), seed=self._seed_generator)
+        random_tokens = keras.random.randint(
+            ops.shape(rows), 0, self.vocabulary_size, seed=self._seed_generator, dtype="int32"
+        )
+        becomes_mask = ops.logical_and(picked, ops.less(draws, self.mask_token_rate))
+        becomes_random = ops.logical_and(
+            ops.logical_and(picked, ops.logical_not(becomes_mask)),
+            ops.less(draws, self.mask_token_rate + self.random_token_rate),
+        )
+        token_ids = ops.where(becomes_mask, self.mask_token_id, ops.cast(rows, "int32"))
+        token_ids = ops.where(becomes_random, random_tokens, token_ids)
+
+        # The picked positions in increasing order: picked columns score highest,
+        # the leftmost first; unpicked ones fill the remaining slots.
+        columns = ops.arange(length, dtype="int32")[None, :]
+        scores = ops.where(picked, length - columns, -columns)
+        taken = min(slots, length)
+        _, positions = ops.top_k(scores, k=taken)
+        if taken < slots:
+            positions = ops.pad(positions, [[0, 0], [0, slots - taken]])
+        weights = ops.less(ops.arange(slots, dtype="int32")[None, :], counts[:, None])
+        positions = ops.where(weights, ops.cast(positions, "int32"), 0)
+        mask_ids = ops.where(weights, ops.take_along_axis(ops.cast(rows, "int32"), positions, axis=1), 0)
+        outputs = {
+            "token_ids": token_ids,
+            "mask_positions": positions,
+            "mask_ids": mask_ids,
+            "mask_weights": ops.cast(weights, "float32"),
         }
+        return outputs if batched else {key: value[0] for key, value in outputs.items()}
 
     def _call_in_tf_graph(self, inputs):
         import tensorflow as tf
@@ -329,7 +422,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 "`inputs` must be a 1-D sequence or a 2-D batch of integer token "
                 f"ids. Received: a {type(inputs).__name__} of shape {inputs.shape}."
             )
-        if not inputs.dtype.is_integer:
+        if not (inputs.dtype.is_integer or inputs.dtype.is_floating):
             raise ValueError(
                 f"`inputs` must hold integer token ids. Received dtype {inputs.dtype.name}; "
                 "cast the ids first, e.g. `tf.cast(ids, 'int32')`."
@@ -420,6 +513,22 @@ def _check_id_list(unselectable_token_ids):
             f"Received: unselectable_token_ids={describe(unselectable_token_ids)}."
         )
     return [int(i) for i in ids]
+
+
+def _is_host_value(value):
+    """numpy arrays, scalars and (nested) Python lists: the inputs answered in numpy."""
+    if isinstance(value, (np.ndarray, np.generic, numbers.Number)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_host_value(item) for item in value)
+    return False
+
+
+def _is_traced(value):
+    """A JAX tracer or a tensor inside `torch.compile`: values unknown, not TensorFlow."""
+    if isinstance(value, (np.ndarray, np.generic, numbers.Number, list, tuple)):
+        return False
+    return keras.ops.is_tensor(value) and concrete_value(value) is None
 
 
 def _is_row(value):
