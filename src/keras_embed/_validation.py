@@ -112,3 +112,21 @@ def canonical_axis(name, axis, rank):
             f"valid axes are {-rank}..{rank - 1}."
         )
     return axis % rank
+
+
+def check_choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise _invalid(name, value, f"one of {list(choices)}", False)
+    return value
+
+
+def check_row_index(name, value, rows, allow_none=True):
+    """An index into `rows` rows, negative counting from the end (torch's rule) -> `[0, rows)`."""
+    if value is None and allow_none:
+        return None
+    if not is_integer(value) or not -rows <= value < rows:
+        raise ValueError(
+            f"`{name}` must be an integer in [{-rows}, {rows}) for a table of {rows} rows "
+            f"(negative values count from the end). Received: {name}={describe(value)}."
+        )
+    return int(value) % rows

@@ -126,3 +126,57 @@ def attach_mask(outputs, mask):
     from keras.src.backend import set_keras_mask
 
     set_keras_mask(outputs, mask)
+
+
+def scatter_rows_in_place(variable, ids, rows, checked):
+    """`variable[ids] = rows` for 1-D `ids` and `(n, d)` `rows`; ids outside the table skipped.
+
+    In place on torch and TensorFlow; on JAX (immutable arrays) an assignment of
+    a copy, which a stateless scope records like any other. `checked` says the
+    ids are known to be in range, which spares the filtering.
+    """
+    from keras.src.backend import in_stateless_scope
+
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax.numpy as jnp
+
+        table = jnp.asarray(variable.value)
+        variable.assign(table.at[ids.astype(jnp.uint32)].set(rows, mode="drop"))
+        return
+    if not checked:
+        valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, variable.shape[0]))
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            ids, rows = tf.boolean_mask(ids, valid), tf.boolean_mask(rows, valid)
+        else:
+            ids, rows = ids[valid], rows[valid]
+    if in_stateless_scope():
+        variable.assign(ops.scatter_update(variable.value, ops.expand_dims(ids, -1), rows))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        variable.value.scatter_update(tf.IndexedSlices(rows, ids))
+    else:
+        import torch
+
+        with torch.no_grad():
+            variable.value.index_copy_(0, ids.long(), rows)
+
+
+def writes_persist_from_call(variable, ids):
+    """Whether a variable write made while looking up `ids` outlives the call.
+
+    A JAX stateless call (`model.fit`) returns only non-trainable variables,
+    and a write inside a user's own `jax.jit` would leak a tracer into the
+    variable; torch and TensorFlow write their variables in place.
+    """
+    if keras.config.backend() != "jax":
+        return True
+    import jax
+    from keras.src.backend import in_stateless_scope
+
+    if in_stateless_scope():
+        return not variable.trainable
+    return not isinstance(ids, jax.core.Tracer)
