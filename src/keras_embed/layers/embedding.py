@@ -248,7 +248,14 @@ class Embedding(keras.layers.Embedding):
         what = f"the table (input_dim={self.input_dim})"
         mode = self.quantization_mode
         if mode not in ("int8", "int4"):
-            return lookup_rows(ops.convert_to_tensor(self.embeddings), ids, "inputs", what)
+            from keras.src.backend import AutocastScope
+
+            # Gather float32 rows, not rows of a table cast whole to bfloat16.
+            with AutocastScope(None):
+                table = self.embeddings
+                if isinstance(table, keras.Variable):
+                    table = table.value
+            return lookup_rows(table, ids, "inputs", what)
         check_index_range("inputs", ids, self.input_dim, what)
         valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
         safe_ids = ops.where(valid, ids, ops.zeros_like(ids))
