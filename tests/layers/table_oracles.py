@@ -49,3 +49,34 @@ def keras_sgd_step(layer, ids, targets, learning_rate):
     model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="mse")
     model.fit(ids, targets, batch_size=len(ids), epochs=1, shuffle=False, verbose=0)
     return to_numpy(layer.embeddings)
+
+
+def torch_bag_via_embedding(weights, mode, padding_idx=None, scale_grad_by_freq=False):
+    """Padded bags as torch `nn.Embedding` + a masked sum or mean, for the gradient rule.
+
+    torch 2.13's CPU `embedding_bag` divides by the wrong count under
+    `scale_grad_by_freq` (pytorch/pytorch#190063); `nn.Embedding`'s rule is the
+    documented one, so bags built on it are the oracle for that flag.
+    """
+    import torch
+
+    embedding = torch_module(
+        "embedding", weights, padding_idx=padding_idx, scale_grad_by_freq=scale_grad_by_freq
+    )
+
+    class Bags(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embedding = embedding
+            self.weight = embedding.weight
+
+        def forward(self, ids):
+            keep = torch.ones_like(ids, dtype=torch.float32)
+            if padding_idx is not None:
+                keep = (ids != padding_idx).float()
+            total = (self.embedding(ids) * keep[..., None]).sum(1)
+            if mode == "sum":
+                return total
+            return total / keep.sum(1, keepdim=True).clamp(min=1)
+
+    return Bags()

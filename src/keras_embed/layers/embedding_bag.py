@@ -148,6 +148,8 @@ class EmbeddingBag(Embedding):
             scale_grad_by_freq=scale_grad_by_freq,
             **kwargs,
         )
+        # Consumes an incoming mask (masked ids leave their bag); emits none.
+        self.supports_masking = True
 
     def call(self, inputs, offsets=None, per_sample_weights=None, mask=None):
         if _is_ragged(inputs):

@@ -83,7 +83,9 @@ def combine_flat(rows, valid, bag_ids, num_bags, combiner, per_sample_weights=No
         floor = ops.cast(float("-inf"), rows.dtype)
         masked = ops.where(ops.expand_dims(valid, -1), rows, floor)
         bags = ops.segment_max(masked, bag_ids, num_segments=num_bags)
-        return ops.where(ops.isfinite(bags), bags, ops.zeros_like(bags))
+        # Empty segments hold -inf or the lowest float, depending on the backend.
+        members = ops.segment_sum(ops.cast(valid, "int32"), bag_ids, num_segments=num_bags)
+        return ops.where(ops.expand_dims(members > 0, -1), bags, ops.zeros_like(bags))
     coefficients = bag_coefficients(combiner, valid, per_sample_weights, bag_ids, num_bags)
     weighted = ops.multiply(ops.cast(rows, "float32"), ops.expand_dims(coefficients, -1))
     bags = ops.segment_sum(weighted, bag_ids, num_segments=num_bags)
