@@ -73,7 +73,7 @@ def combine_padded(rows, valid, combiner, per_sample_weights=None):
         return _masked_max(rows, ops.expand_dims(valid, -1), axis=-2)
     coefficients = bag_coefficients(combiner, valid, per_sample_weights)
     # (bags, length) x (bags, length, d) -> (bags, d): one batched product.
-    bags = ops.einsum("bl,bld->bd", coefficients, ops.cast(rows, "float32"))
+    bags = ops.sum(ops.expand_dims(coefficients, -1) * ops.cast(rows, "float32"), axis=-2)
     return ops.cast(bags, rows.dtype)
 
 
