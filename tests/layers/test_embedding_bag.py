@@ -288,3 +288,12 @@ def test_bad_arguments_raise_naming_the_value(kwargs, message):
 def test_one_dimensional_ids_without_offsets_raise(table):
     with pytest.raises(ValueError, match="2-D padded ids .* or 1-D ids with `offsets`"):
         bag_layer(table)(np.array([1, 2, 3]))
+
+
+def test_compiled_calls_leave_out_of_range_ids_out_and_sort_offsets(table):
+    layer = bag_layer(table, combiner="mean")
+    run = compiled(lambda ids, offsets: layer(ids, offsets=offsets))
+    ids = keras.ops.convert_to_tensor(np.array([1, -3, 2, 3, ROWS, 4]))
+    outputs = run(ids, keras.ops.convert_to_tensor(np.array([0, 4, 2])))
+    # Offsets used as [0, 2, 4]: bags {1, -3}, {2, 3}, {ROWS, 4}; out-of-range ids left out.
+    close(outputs, np.stack([table[1], (table[2] + table[3]) / 2, table[4]]))

@@ -78,7 +78,10 @@ class EmbeddingBag(Embedding):
     - a `tf.RaggedTensor` `(batch, None)` of ids, on TensorFlow.
 
     A bag with nothing left in it (or whose weights sum to 0 for `"mean"`)
-    gives zeros. The table arguments (`padding_idx`, `max_norm`,
+    gives zeros. Ids outside the table and bad `offsets` (not starting at 0,
+    decreasing, past the end) raise a `ValueError` when their values are
+    known; inside compiled functions such ids are left out of their bag and
+    offsets are taken in sorted order, those past the end giving empty bags. The table arguments (`padding_idx`, `max_norm`,
     `norm_type`, `scale_grad_by_freq`, quantization, LoRA) behave as in
     `keras_embed.layers.Embedding`, which this layer extends; the output
     carries no mask.
@@ -213,10 +216,10 @@ class EmbeddingBag(Embedding):
         return combine_flat(rows, valid, bag_ids, num_bags, self.combiner, per_sample_weights)
 
     def _kept(self, ids, mask):
-        """Positions that take part in their bag: not padding, not masked."""
-        kept = ops.ones_like(ids, dtype="bool")
+        """Positions that take part in their bag: ids in the table, not padding, not masked."""
+        kept = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
         if self.padding_idx is not None:
-            kept = ops.not_equal(ids, self.padding_idx)
+            kept = ops.logical_and(kept, ops.not_equal(ids, self.padding_idx))
         if self.mask_zero:
             kept = ops.logical_and(kept, ops.not_equal(ids, 0))
         if mask is not None:

@@ -72,7 +72,6 @@ def combine_padded(rows, valid, combiner, per_sample_weights=None):
     if combiner == "max":
         return _masked_max(rows, ops.expand_dims(valid, -1), axis=-2)
     coefficients = bag_coefficients(combiner, valid, per_sample_weights)
-    # (bags, length) x (bags, length, d) -> (bags, d): one batched product.
     bags = ops.sum(ops.expand_dims(coefficients, -1) * ops.cast(rows, "float32"), axis=-2)
     return ops.cast(bags, rows.dtype)
 
@@ -104,7 +103,10 @@ def offsets_to_bag_ids(offsets, num_ids, include_last_offset=False):
     Bag `b` holds positions `offsets[b] <= p < offsets[b + 1]`; the last bag runs
     to the end, or, with `include_last_offset=True`, `offsets` has one more entry
     closing the last bag and positions at or after it belong to no bag
-    (`in_bag` False).
+    (`in_bag` False). Position `p` goes to bag `(number of offsets <= p) - 1`:
+    the same for sorted offsets, and a defined answer (offsets taken in sorted
+    order, those past the end giving empty bags) inside compiled functions,
+    where unsorted offsets cannot be rejected.
 
     Args:
         offsets: int tensor `(bags,)`, or `(bags + 1,)` with `include_last_offset`.
@@ -115,11 +117,11 @@ def offsets_to_bag_ids(offsets, num_ids, include_last_offset=False):
         `bag_ids` int32 `(num_ids,)` (clipped into `[0, num_bags)`), `in_bag` bool
         `(num_ids,)`, and `num_bags` (static int).
     """
-    offsets = ops.cast(offsets, "int32")
+    offsets = ops.clip(ops.cast(offsets, "int32"), 0, num_ids)
     num_bags = offsets.shape[0] - 1 if include_last_offset else offsets.shape[0]
-    positions = ops.arange(num_ids, dtype="int32")
-    bag_ids = ops.subtract(ops.searchsorted(offsets, positions, side="right"), 1)
+    # starts[p]: how many offsets equal p; its running sum counts offsets <= p.
+    starts = ops.segment_sum(ops.ones_like(offsets), offsets, num_segments=num_ids + 1)
+    bag_ids = ops.subtract(ops.cumsum(starts[:num_ids]), 1)
     in_bag = ops.logical_and(ops.greater_equal(bag_ids, 0), ops.less(bag_ids, num_bags))
     bag_ids = ops.clip(bag_ids, 0, max(num_bags - 1, 0))
     return ops.cast(bag_ids, "int32"), in_bag, num_bags
-
