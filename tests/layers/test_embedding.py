@@ -350,3 +350,11 @@ def test_bad_arguments_raise_naming_the_value(kwargs, message):
 def test_bad_sizes_raise_naming_the_value():
     with pytest.raises(ValueError, match="`input_dim` must be a positive integer. Received: input_dim=0"):
         Embedding(0, WIDTH)
+
+
+@pytest.mark.skipif(backend() == "torch", reason="jit_compile=True means XLA on JAX and TensorFlow")
+def test_fit_under_jit_compile_with_every_table_rule(rng):
+    layer = Embedding(ROWS, WIDTH, padding_idx=0, max_norm=0.01, scale_grad_by_freq=True, embeddings_scale="sqrt")
+    model = keras.Sequential([keras.Input((4,), dtype="int32"), layer, keras.layers.Flatten(), keras.layers.Dense(1)])
+    assert_fit_step_changes_weights(model, rng.integers(0, ROWS, size=(8, 4)), np.ones((8, 1), "float32"), jit_compile=True)
+    np.testing.assert_array_equal(to_numpy(layer.embeddings)[0], 0.0)
