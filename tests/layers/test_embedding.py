@@ -358,3 +358,24 @@ def test_fit_under_jit_compile_with_every_table_rule(rng):
     model = keras.Sequential([keras.Input((4,), dtype="int32"), layer, keras.layers.Flatten(), keras.layers.Dense(1)])
     assert_fit_step_changes_weights(model, rng.integers(0, ROWS, size=(8, 4)), np.ones((8, 1), "float32"), jit_compile=True)
     np.testing.assert_array_equal(to_numpy(layer.embeddings)[0], 0.0)
+
+
+def test_max_norm_inside_a_compiled_call_leaves_the_variable_usable(rng):
+    # On JAX a write from inside a user's jax.jit would leak a tracer; it is skipped there.
+    table = random_table(rng)
+    layer = with_table(table, max_norm=0.5)
+    ids = keras.ops.convert_to_tensor(np.array([[1, 2]]))
+    compiled(lambda ids: layer(ids))(ids)
+    np.testing.assert_allclose(to_numpy(layer(ids)), torch_forward(torch_module("embedding", table, max_norm=0.5), [[1, 2]]), rtol=1e-6)
+
+
+def test_frozen_table_is_renormalised_by_a_fit_step(rng):
+    table = random_table(rng)
+    layer = Embedding.from_pretrained(table, max_norm=0.5)
+    ids = keras.Input((2,), dtype="int32")
+    model = keras.Model(ids, keras.layers.Dense(1)(keras.layers.Flatten()(layer(ids))))
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.array([[1, 2]]), np.ones((1, 1)), verbose=0)
+    oracle = torch_module("embedding", table, max_norm=0.5)
+    torch_forward(oracle, [[1, 2]])
+    np.testing.assert_allclose(to_numpy(layer.embeddings), oracle.weight.detach().numpy(), rtol=1e-6, atol=1e-7)

@@ -297,3 +297,9 @@ def test_compiled_calls_leave_out_of_range_ids_out_and_sort_offsets(table):
     outputs = run(ids, keras.ops.convert_to_tensor(np.array([0, 4, 2])))
     # Offsets used as [0, 2, 4]: bags {1, -3}, {2, 3}, {ROWS, 4}; out-of-range ids left out.
     close(outputs, np.stack([table[1], (table[2] + table[3]) / 2, table[4]]))
+
+
+def test_from_pretrained_builds_a_frozen_bag_layer(table):
+    layer = EmbeddingBag.from_pretrained(table, combiner="sum")
+    assert not layer.trainable
+    close(layer(np.array([[1, 2]])), [table[1] + table[2]])

@@ -86,11 +86,13 @@ class Embedding(keras.layers.Embedding):
       `max_norm` is rescaled by `max_norm / (norm + 1e-7)` (torch's rule),
       the output uses the rescaled rows and they are written back into the
       table, in place on torch and TensorFlow. The gradient reaches the
-      table unscaled, as in torch. On JAX, a compiled training step
-      (`model.fit`) cannot write a trainable table from inside the forward
-      pass: the output still uses the rescaled rows, but the table after the
-      step is `w - lr * g` where torch's is `renorm(w) - lr * g`; rows are
-      rescaled again whenever they are looked up. Quantized or LoRA tables
+      table unscaled, as in torch. On JAX, a training step (`model.fit`,
+      any stateless call) cannot write a trainable table from inside the
+      forward pass: the output still uses the rescaled rows, but the table
+      after the step is `w - lr * g` where torch's is `renorm(w) - lr * g`;
+      rows are rescaled again whenever they are looked up. JAX writes back
+      in eager calls, and for frozen tables in stateless calls. Quantized or
+      LoRA tables
       are never written: only the output is rescaled.
     - `scale_grad_by_freq`: the gradient reaching a row is divided by how
       often its id occurs in the call's ids (torch's rule).
@@ -240,7 +242,7 @@ class Embedding(keras.layers.Embedding):
             norm_type=self.norm_type,
             scale_grad_by_freq=self.scale_grad_by_freq,
         )
-        if renormalized is not None and self._writes_renormalized_rows():
+        if renormalized is not None and self._writes_renormalized_rows(ids):
             assign_rows(self._embeddings, ids, ops.stop_gradient(renormalized))
         return rows
 
@@ -263,15 +265,19 @@ class Embedding(keras.layers.Embedding):
         rows = dequantize(safe_ids)
         return ops.where(ops.expand_dims(valid, -1), rows, ops.zeros_like(rows))
 
-    def _writes_renormalized_rows(self):
+    def _writes_renormalized_rows(self, ids):
         if self.quantization_mode is not None or self.lora_enabled:
             return False
-        if keras.config.backend() == "jax" and self._embeddings.trainable:
-            from keras.src.backend import in_stateless_scope
+        if keras.config.backend() != "jax":
+            return True
+        import jax
+        from keras.src.backend import in_stateless_scope
 
-            # A stateless training step discards writes to trainable variables.
-            return not in_stateless_scope()
-        return True
+        if in_stateless_scope():
+            # A stateless training step returns only non-trainable variables.
+            return not self._embeddings.trainable
+        # Inside a user's own `jax.jit` a write would leak a tracer into the variable.
+        return not isinstance(ids, jax.core.Tracer)
 
     def quantize(self, mode=None, type_check=True, config=None):
         # keras refuses subclasses, whose `call` could bypass the quantized
