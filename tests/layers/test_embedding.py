@@ -333,7 +333,7 @@ def test_lora_trains_only_the_adapters_and_keeps_padding_zero(rng):
         (dict(padding_idx=ROWS), rf"`padding_idx` must be an integer in \[-{ROWS}, {ROWS}\).*padding_idx={ROWS}"),
         (dict(padding_idx=-ROWS - 1), "padding_idx=-14"),
         (dict(padding_idx=1.0), r"padding_idx=1\.0 \(of type float\)"),
-        (dict(max_norm=0.0), r"`max_norm` must be a positive number. Received: max_norm=0\.0"),
+        (dict(max_norm=0.0), r"`max_norm` must be a positive number or None. Received: max_norm=0\.0"),
         (dict(max_norm=-1), "max_norm=-1"),
         (dict(norm_type=0), "`norm_type` must be a positive number"),
         (dict(scale_grad_by_freq="yes"), "`scale_grad_by_freq` must be True or False"),

@@ -1,16 +1,18 @@
 import math
-import numbers
 
 import keras
 import numpy as np
 from keras import ops
 
 from keras_embed._validation import check_bool
+from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_row_index
 from keras_embed._validation import describe
+from keras_embed._validation import is_number
 from keras_embed.ops._backend import concrete_value
+from keras_embed.ops._backend import writes_persist_from_call
 from keras_embed.ops.lookup import apply_embedding_rules
 from keras_embed.ops.lookup import assign_rows
 from keras_embed.ops.lookup import check_index_range
@@ -39,24 +41,15 @@ def standardize_ids(inputs, name="inputs"):
 
 
 def check_norm_type(norm_type):
-    if (
-        isinstance(norm_type, bool)
-        or not isinstance(norm_type, numbers.Real)
-        or not norm_type > 0
-    ):
-        raise ValueError(
-            "`norm_type` must be a positive number (the p of the p-norm, "
-            f"float('inf') for the largest absolute value). Received: norm_type={describe(norm_type)}."
-        )
-    return float(norm_type)
+    """The p of a p-norm: a positive number, `float("inf")` for the largest absolute value."""
+    return float(check_number("norm_type", norm_type, sign="positive"))
 
 
 def check_embeddings_scale(embeddings_scale):
     if embeddings_scale is None or embeddings_scale == "sqrt":
         return embeddings_scale
     if (
-        isinstance(embeddings_scale, bool)
-        or not isinstance(embeddings_scale, numbers.Real)
+        not is_number(embeddings_scale)
         or not math.isfinite(embeddings_scale)
         or embeddings_scale <= 0
     ):
@@ -268,16 +261,7 @@ class Embedding(keras.layers.Embedding):
     def _writes_renormalized_rows(self, ids):
         if self.quantization_mode is not None or self.lora_enabled:
             return False
-        if keras.config.backend() != "jax":
-            return True
-        import jax
-        from keras.src.backend import in_stateless_scope
-
-        if in_stateless_scope():
-            # A stateless training step returns only non-trainable variables.
-            return not self._embeddings.trainable
-        # Inside a user's own `jax.jit` a write would leak a tracer into the variable.
-        return not isinstance(ids, jax.core.Tracer)
+        return writes_persist_from_call(self._embeddings, ids)
 
     def quantize(self, mode=None, type_check=True, config=None):
         # keras refuses subclasses, whose `call` could bypass the quantized
