@@ -11,33 +11,12 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_row_index
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
-from keras_embed.ops._backend import concrete_value
 from keras_embed.ops._backend import writes_persist_from_call
 from keras_embed.ops.lookup import apply_embedding_rules
+from keras_embed.ops.lookup import as_integer_ids
 from keras_embed.ops.lookup import assign_rows
 from keras_embed.ops.lookup import check_index_range
 from keras_embed.ops.lookup import lookup_rows
-
-
-def standardize_ids(inputs, name="inputs"):
-    """Integer ids as keras' `Embedding` takes them: other dtypes are cast to int32.
-
-    Float ids arrive from `keras.Sequential` models built without an `Input`
-    (they are traced on a float32 placeholder). Concrete float ids with a
-    fractional part raise instead of being truncated silently.
-    """
-    dtype = keras.backend.standardize_dtype(inputs.dtype)
-    if dtype in ("int32", "int64"):
-        return inputs
-    if "int" not in dtype:
-        values = concrete_value(inputs)
-        if values is not None and values.size and not np.all(np.floor(values) == values):
-            offending = values[np.floor(values) != values].flat[0]
-            raise ValueError(
-                f"`{name}` must hold integer ids. Received a {dtype} tensor "
-                f"holding {offending!r}."
-            )
-    return ops.cast(inputs, "int32")
 
 
 def check_norm_type(norm_type):
@@ -96,7 +75,8 @@ class Embedding(keras.layers.Embedding):
     Ids outside `[0, input_dim)` raise a `ValueError` whenever their values are
     known (eager calls); inside compiled functions they embed to zeros (keras
     returns NaN on JAX and wraps negative ids). Float ids are cast to int32,
-    as keras does, but concrete float ids with a fractional part raise.
+    as keras does, but concrete float ids with a fractional part raise, and
+    float16 / bfloat16 ids are refused (they cannot hold every id).
 
     Differences from torch: the output at `padding_idx` is always zero (torch
     returns the stored row, which is zero unless a user or `from_pretrained`
@@ -208,7 +188,7 @@ class Embedding(keras.layers.Embedding):
         return self.output_scale
 
     def call(self, inputs):
-        return self._scale_and_cast(self.lookup(standardize_ids(inputs)))
+        return self._scale_and_cast(self.lookup(as_integer_ids("inputs", inputs)))
 
     def _scale_and_cast(self, outputs):
         """`embeddings_scale` applied in float32, then one cast to the compute dtype."""

@@ -5,12 +5,12 @@ from keras import ops
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_choice
 from keras_embed.layers.embedding import Embedding
-from keras_embed.layers.embedding import standardize_ids
 from keras_embed.ops.bags import COMBINERS
 from keras_embed.ops.bags import combine_flat
 from keras_embed.ops.bags import combine_padded
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.bags import offsets_to_bag_ids
+from keras_embed.ops.lookup import as_integer_ids
 
 
 def _is_ragged(x):
@@ -157,7 +157,7 @@ class EmbeddingBag(Embedding):
     def call(self, inputs, offsets=None, per_sample_weights=None, mask=None):
         if _is_ragged(inputs):
             return self._call_ragged(inputs, offsets, per_sample_weights)
-        ids = standardize_ids(inputs)
+        ids = as_integer_ids("inputs", inputs)
         self._check_weights(ids, per_sample_weights)
         if offsets is None:
             if len(ids.shape) != 2:
@@ -197,7 +197,7 @@ class EmbeddingBag(Embedding):
                     f"`inputs`. Received: {type(per_sample_weights).__name__}."
                 )
             per_sample_weights = per_sample_weights.values
-        ids = standardize_ids(inputs.values)
+        ids = as_integer_ids("inputs", inputs.values)
         self._check_weights(ids, per_sample_weights)
         # Row splits hold the end of the last row: torch's include_last_offset form.
         bags = self._combine_offsets(ids, inputs.row_splits, per_sample_weights, None, True)
