@@ -8,12 +8,12 @@ from keras_embed._validation import check_bool
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_soft_cap
 from keras_embed._validation import describe
+from keras_embed.layers.embedding import Embedding
 from keras_embed.ops import quantization
 from keras_embed.ops._backend import attach_mask
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import as_integer_ids
 from keras_embed.ops.lookup import lookup_dequantized_rows
-from keras_embed.ops.lookup import lookup_rows
 
 
 def reverse_compute_dtype(compute_dtype, reverse_dtype=None):
@@ -33,7 +33,7 @@ def cast_if_needed(x, dtype):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class ReversibleEmbedding(keras.layers.Embedding):
+class ReversibleEmbedding(Embedding):
     """A token embedding that can also project hidden states back to the vocabulary.
 
     Forward (`reverse=False`) it is a `keras.layers.Embedding`: integer ids of
@@ -76,6 +76,11 @@ class ReversibleEmbedding(keras.layers.Embedding):
             to it. Defaults to the compute dtype, but at least float32.
         logit_soft_cap: float or `None`. If set, reverse logits become
             `tanh(logits / logit_soft_cap) * logit_soft_cap` (Gemma 2).
+        padding_idx, max_norm, norm_type, scale_grad_by_freq, embeddings_scale:
+            the table arguments of `keras_embed.layers.Embedding`, all off by
+            default, applied to the forward lookup. `embeddings_scale` scales
+            the forward output only; a tied reverse projection reads the
+            stored table (so a zero padding row gives a logit of 0).
         **kwargs: Other `keras.layers.Embedding` arguments (`name`, `dtype`,
             `quantization_config`, ...). A quantized dtype such as
             `"int8_from_float32"` builds the layer quantised; see `quantize`.
@@ -115,6 +120,8 @@ class ReversibleEmbedding(keras.layers.Embedding):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
+    _rows_name = "the vocabulary"
+
     def __init__(
         self,
         input_dim,
@@ -126,6 +133,11 @@ class ReversibleEmbedding(keras.layers.Embedding):
         mask_zero=False,
         reverse_dtype=None,
         logit_soft_cap=None,
+        padding_idx=None,
+        max_norm=None,
+        norm_type=2.0,
+        scale_grad_by_freq=False,
+        embeddings_scale=None,
         **kwargs,
     ):
         check_positive_int("input_dim", input_dim)
@@ -147,6 +159,11 @@ class ReversibleEmbedding(keras.layers.Embedding):
             embeddings_regularizer=embeddings_regularizer,
             embeddings_constraint=embeddings_constraint,
             mask_zero=mask_zero,
+            padding_idx=padding_idx,
+            max_norm=max_norm,
+            norm_type=norm_type,
+            scale_grad_by_freq=scale_grad_by_freq,
+            embeddings_scale=embeddings_scale,
             **kwargs,
         )
         self.tie_weights = tie_weights
@@ -182,14 +199,7 @@ class ReversibleEmbedding(keras.layers.Embedding):
         if reverse:
             return self._project_to_vocabulary(inputs)
         inputs = as_integer_ids("inputs", inputs)
-        what = f"the vocabulary (input_dim={self.input_dim})"
-        if self.quantization_mode is None:
-            outputs = lookup_rows(ops.convert_to_tensor(self.embeddings), inputs, "inputs", what)
-        else:
-            outputs = lookup_dequantized_rows(
-                self._dequantized_rows, inputs, self.input_dim, "inputs", what
-            )
-        outputs = ops.cast(outputs, self.compute_dtype)
+        outputs = self._scale_and_cast(self.lookup(inputs))
         if self.mask_zero:
             # Set here rather than in `compute_mask`, which cannot tell float ids
             # (a `Sequential` without `Input`) from reverse-call hidden states.
@@ -199,6 +209,13 @@ class ReversibleEmbedding(keras.layers.Embedding):
     def quantized_call(self, *args, **kwargs):
         # One `call` serves the float and the quantised tables.
         return self.call(*args, **kwargs)
+
+    def _gather(self, ids):
+        # `Embedding.lookup` applies the table rules to these rows.
+        if self.quantization_mode is None:
+            return super()._gather(ids)
+        what = f"{self._rows_name} (input_dim={self.input_dim})"
+        return lookup_dequantized_rows(self._dequantized_rows, ids, self.input_dim, "inputs", what)
 
     def _project_to_vocabulary(self, inputs):
         # inputs: (..., output_dim) -> logits: (..., input_dim)
