@@ -1,6 +1,7 @@
 """Public layers of keras-embed (mirrors `keras_hub.layers` where names are shared)."""
 
 from keras_embed.layers.axial_rotary_embedding import AxialRotaryEmbedding
+from keras_embed.layers.hash_embedding import HashEmbedding
 from keras_embed.layers.lie_rotary_embedding import LieRotaryEmbedding
 from keras_embed.layers.masked_lm_head import MaskedLMHead
 from keras_embed.layers.multimodal_rotary_embedding import MultimodalRotaryEmbedding

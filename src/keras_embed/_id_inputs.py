@@ -1,0 +1,46 @@
+"""Id inputs of the compact tables: integers pass, whole-number floats are cast (private)."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_embed._validation import concrete_value
+
+
+def integer_ids(name, inputs):
+    """`inputs` as an integer tensor, or a `ValueError` saying why it cannot be one.
+
+    Integer tensors pass unchanged (int64 stays int64). Float tensors are cast
+    to int32, as `keras.layers.Embedding` does, because `keras.Sequential`
+    without an `Input` builds on a float symbolic input; when their values are
+    known they must be whole numbers of magnitude at most 2**24 (above that,
+    float32 no longer holds every integer). Strings, booleans and complex
+    numbers are refused.
+    """
+    dtype = getattr(inputs, "dtype", None)
+    if dtype is None:
+        inputs = np.asarray(inputs)
+        dtype = inputs.dtype
+    try:
+        dtype = keras.backend.standardize_dtype(dtype)
+    except ValueError:
+        dtype = str(dtype)
+    if "int" in dtype and dtype != "bool":
+        return ops.convert_to_tensor(inputs)
+    if "float" not in dtype:
+        raise ValueError(
+            f"`{name}` must hold integer ids, but has dtype {dtype}. Map strings to "
+            "ids first (e.g. with `keras_embed.preprocessing.hash_strings`)."
+        )
+    values = concrete_value(inputs)
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (np.abs(values) > 2**24)
+        if bad.any():
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"`{name}` must hold integer ids, but holds {float(values[where])!r} at index "
+                f"{where} (dtype {dtype}). Pass an integer tensor; float ids are only "
+                "accepted when they are whole numbers of magnitude at most 2**24."
+            )
+    return ops.cast(inputs, "int32")
