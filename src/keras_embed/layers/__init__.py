@@ -6,6 +6,7 @@ from keras_embed.layers.lie_rotary_embedding import LieRotaryEmbedding
 from keras_embed.layers.masked_lm_head import MaskedLMHead
 from keras_embed.layers.multimodal_rotary_embedding import MultimodalRotaryEmbedding
 from keras_embed.layers.position_embedding import PositionEmbedding
+from keras_embed.layers.qr_embedding import QREmbedding
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 from keras_embed.layers.rotary_embedding import RotaryEmbedding
 from keras_embed.layers.semi_frozen_reversible_embedding import SemiFrozenReversibleEmbedding
