@@ -4,6 +4,9 @@ from keras_embed.layers.axial_rotary_embedding import AxialRotaryEmbedding
 from keras_embed.layers.hash_embedding import HashEmbedding
 from keras_embed.layers.lie_rotary_embedding import LieRotaryEmbedding
 from keras_embed.layers.masked_lm_head import MaskedLMHead
+from keras_embed.layers.mixed_dimension_embedding import MixedDimensionEmbedding
+from keras_embed.layers.mixed_dimension_embedding import mixed_dimensions
+from keras_embed.layers.mixed_dimension_embedding import suggest_dimension
 from keras_embed.layers.multimodal_rotary_embedding import MultimodalRotaryEmbedding
 from keras_embed.layers.position_embedding import PositionEmbedding
 from keras_embed.layers.qr_embedding import QREmbedding
