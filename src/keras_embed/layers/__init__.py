@@ -14,5 +14,6 @@ from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 from keras_embed.layers.rotary_embedding import RotaryEmbedding
 from keras_embed.layers.semi_frozen_reversible_embedding import SemiFrozenReversibleEmbedding
 from keras_embed.layers.sine_position_encoding import SinePositionEncoding
+from keras_embed.layers.subword_embedding import SubwordEmbedding
 from keras_embed.layers.token_and_position_embedding import TokenAndPositionEmbedding
 from keras_embed.preprocessing.masked_lm_mask_generator import MaskedLMMaskGenerator
