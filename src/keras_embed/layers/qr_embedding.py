@@ -140,8 +140,11 @@ class QREmbedding(keras.layers.Layer):
     def quotient_remainder(self, inputs):
         """`(ids // num_collisions, ids % num_collisions)`, by integer floor division."""
         ids = integer_ids("inputs", inputs)
-        quotient = ops.floor_divide(ids, self.num_collisions)
-        return quotient, ops.subtract(ids, ops.multiply(quotient, self.num_collisions))
+        # Divide in the ids' own dtype (int64 stays int64); both results are row
+        # numbers of tables, below 2**31, so int32 holds them exactly.
+        collisions = ops.convert_to_tensor(self.num_collisions, dtype=ids.dtype)
+        quotient = ops.cast(ops.floor_divide(ids, collisions), "int32")
+        return quotient, ops.cast(ops.mod(ids, collisions), "int32")
 
     def call(self, inputs):
         ids = integer_ids("inputs", inputs)
