@@ -22,6 +22,7 @@ BENCHMARKS = {
     "bench_rotary.py": ("jax", "torch"),
     "bench_cross_entropy.py": ("jax", "torch"),
     "bench_vectors.py": (None,),
+    "bench_compact.py": ("jax",),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

@@ -15,7 +15,9 @@ def integer_ids(name, inputs):
     without an `Input` builds on a float symbolic input; when their values are
     known they must be whole numbers of magnitude at most 2**24 (above that,
     float32 no longer holds every integer). Strings, booleans and complex
-    numbers are refused.
+    numbers are refused, and so are float16 and bfloat16 ids (what
+    `keras.Sequential` without an `Input` feeds under a mixed policy): they
+    have already lost every id above 256 or 2048.
     """
     dtype = getattr(inputs, "dtype", None)
     if dtype is None:
@@ -31,6 +33,14 @@ def integer_ids(name, inputs):
         raise ValueError(
             f"`{name}` must hold integer ids, but has dtype {dtype}. Map strings to "
             "ids first (e.g. with `keras_embed.preprocessing.hash_strings`)."
+        )
+    if dtype in ("bfloat16", "float16"):
+        # keras.Sequential without an Input feeds ids in the compute dtype of a mixed
+        # policy; bfloat16 holds integers exactly only up to 256, so ids already collided.
+        raise ValueError(
+            f"`{name}` arrived as {dtype}, which cannot hold integer ids exactly (id 257 "
+            "becomes 256). Under a mixed dtype policy give the model an integer input, "
+            "e.g. `keras.Sequential([keras.Input(shape, dtype='int32'), ...])`."
         )
     values = concrete_value(inputs)
     if values is not None:

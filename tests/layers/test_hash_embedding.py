@@ -252,3 +252,11 @@ def test_rejects_pairs_without_a_last_axis_of_two():
 def test_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         HashEmbedding(**{"num_buckets": 10, "output_dim": 4, **kwargs})
+
+
+def test_sequential_without_input_under_mixed_bfloat16_refuses_rounded_ids():
+    # Sequential builds on an input in the compute dtype: bfloat16 turns id 257 into 256.
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    model = keras.Sequential([HashEmbedding(40, 4)])
+    with pytest.raises(ValueError, match="arrived as bfloat16, which cannot hold integer ids exactly"):
+        model.predict(np.array([[257, 256]]), verbose=0)

@@ -42,7 +42,8 @@ class HashEmbedding(keras.layers.Layer):
     the way to pass ids above 2**31 to JAX with x64 off, which would
     otherwise truncate int64 to int32. Float ids (what `keras.Sequential`
     without an `Input` feeds) are cast to int32 and must be whole numbers up
-    to 2**24.
+    to 2**24; float16 and bfloat16 ids (what it feeds under a
+    mixed policy) are refused, since they cannot hold ids above 256 exactly.
 
     Args:
         num_buckets: int. Rows of the shared table `E`.

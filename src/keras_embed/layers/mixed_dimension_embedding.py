@@ -137,6 +137,10 @@ class MixedDimensionEmbedding(keras.layers.Layer):
       last input axis holds ids of feature `i`. Inputs `(..., features)`,
       outputs `(..., features, output_dim)`.
 
+    Float32 ids (what `keras.Sequential` without an `Input` feeds) are cast to
+    int32; float16 and bfloat16 ids are refused, since they cannot hold ids
+    above 256 exactly: under a mixed policy give the model an integer `Input`.
+
     Ids outside their table raise a `ValueError` when their values are known;
     inside compiled functions they embed to all-zero vectors.
 

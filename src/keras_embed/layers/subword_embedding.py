@@ -27,7 +27,12 @@ class SubwordEmbedding(keras.layers.Layer):
         "sum":  sum of its n rows
 
     so words never seen in training still get vectors from their n-grams. A
-    word with no rows at all embeds to zeros.
+    word with no rows at all embeds to zeros. Rows at or above
+    `num_words + num_buckets` raise a `ValueError` when their values are
+    known and count as padding inside compiled functions. Float32 rows (what
+    `keras.Sequential` without an `Input` feeds) are cast to int32; float16
+    and bfloat16 rows are refused, since they cannot hold ids above 256
+    exactly: under a mixed policy give the model an integer `Input`.
 
     `SubwordEmbedding.from_fasttext` builds the layer and its tokenizer from
     a fastText `.bin`; the vector of any word then equals fastText's
