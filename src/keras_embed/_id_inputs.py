@@ -28,7 +28,10 @@ def integer_ids(name, inputs):
     except ValueError:
         dtype = str(dtype)
     if "int" in dtype and dtype != "bool":
-        return ops.convert_to_tensor(inputs)
+        tensor = ops.convert_to_tensor(inputs)
+        if keras.backend.standardize_dtype(tensor.dtype) != dtype:
+            _check_not_narrowed(name, inputs, dtype, tensor.dtype)
+        return tensor
     if "float" not in dtype:
         raise ValueError(
             f"`{name}` must hold integer ids, but has dtype {dtype}. Map strings to "
@@ -54,3 +57,21 @@ def integer_ids(name, inputs):
                 "accepted when they are whole numbers of magnitude at most 2**24."
             )
     return ops.cast(inputs, "int32")
+
+
+def _check_not_narrowed(name, inputs, dtype, narrowed_dtype):
+    """Raise if converting the ids to a tensor (JAX without x64: int64 -> int32) changed one."""
+    values = concrete_value(inputs)
+    if values is None:
+        return
+    info = np.iinfo(keras.backend.standardize_dtype(narrowed_dtype))
+    outside = (values < info.min) | (values > info.max)
+    if outside.any():
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"`{name}` holds {int(values[where])} at index {where}, which does not fit the "
+            f"{keras.backend.standardize_dtype(narrowed_dtype)} tensors this backend made of "
+            f"the {dtype} ids (JAX runs with `jax_enable_x64` off). Pass 64-bit ids to "
+            "`HashEmbedding(..., id_pairs=True)` as `keras_embed.preprocessing.split_ids(ids)`, "
+            "or enable x64."
+        )

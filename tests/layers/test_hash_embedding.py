@@ -205,15 +205,16 @@ def test_sequential_without_input_casts_float_symbolic_ids():
     np.testing.assert_allclose(outputs, to_numpy(model.layers[1](direct(ids.astype("int32")))), rtol=1e-5)
 
 
-def test_int8_quantization_keeps_outputs_close():
+@pytest.mark.parametrize("mode, levels", [("int8", 127), ("int4", 7)])
+def test_quantization_keeps_outputs_close(mode, levels):
     ids = np.arange(20).reshape(4, 5)
     model = keras.Sequential([keras.Input((5,), dtype="int32"), HashEmbedding(100, 16)])
     before = to_numpy(model(ids))
-    model.quantize("int8")
+    model.quantize(mode)
     after = to_numpy(model(ids))
     assert keras.backend.standardize_dtype(model.layers[0].buckets.embeddings.dtype) == "int8"
-    # int8 rows: |error| <= max|row| / 127 / 2 per row, summed over 2 rows (weights 1).
-    np.testing.assert_allclose(after, before, atol=2 * 0.05 / 254 + 1e-6)
+    # Absmax rows: |error| <= max|row| / levels / 2 per row (|row| <= 0.05), 2 rows summed.
+    np.testing.assert_allclose(after, before, atol=2 * 0.05 / levels / 2 + 1e-6)
 
 
 def test_compute_output_shape_drops_the_pair_axis():
@@ -260,3 +261,10 @@ def test_sequential_without_input_under_mixed_bfloat16_refuses_rounded_ids():
     model = keras.Sequential([HashEmbedding(40, 4)])
     with pytest.raises(ValueError, match="arrived as bfloat16, which cannot hold integer ids exactly"):
         model.predict(np.array([[257, 256]]), verbose=0)
+
+
+def test_int64_ids_a_backend_would_truncate_raise():
+    if backend_has_int64():
+        pytest.skip("only JAX without x64 narrows int64 ids to int32")
+    with pytest.raises(ValueError, match="`inputs` holds 9000000000 at index \\(1,\\), which does not fit the int32"):
+        HashEmbedding(10, 4)(np.array([1, 9_000_000_000]))

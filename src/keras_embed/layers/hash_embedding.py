@@ -39,8 +39,8 @@ class HashEmbedding(keras.layers.Layer):
     (sign-extended, so an id below 2**31 hashes the same in either dtype), or,
     with `id_pairs=True`, as int32 pairs `(high 32 bits, low 32 bits)` on a
     last axis of size 2 (`keras_embed.preprocessing.split_ids` makes them) -
-    the way to pass ids above 2**31 to JAX with x64 off, which would
-    otherwise truncate int64 to int32. Float ids (what `keras.Sequential`
+    the way to pass ids above 2**31 to JAX with x64 off, which turns int64
+    arrays into int32 (known ids it would truncate raise a `ValueError`). Float ids (what `keras.Sequential`
     without an `Input` feeds) are cast to int32 and must be whole numbers up
     to 2**24; float16 and bfloat16 ids (what it feeds under a
     mixed policy) are refused, since they cannot hold ids above 256 exactly.
