@@ -18,7 +18,8 @@ words) is trained once per input table, at equal parameter budgets:
 - `SubwordEmbedding`: half the rows for the commonest training words, half for
   fastText n-gram buckets (minn=3, maxn=6), so unseen words get n-gram vectors.
 
-Reported: accuracy on masked words whose window holds at least one held-out word.
+Reported: accuracy on masked words whose window holds at least one held-out word,
+and, as a control, on the other masked words of the same sentences.
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_compact.py [--quick]
 """
@@ -97,8 +98,11 @@ def oov_split(quick):
     return train, test, held_out, ranked
 
 
-def windows(sentences, targets, held_out, need_unseen):
-    """(context words (n, 2 * WINDOW), target index (n,)) for each predictable position."""
+def windows(sentences, targets, held_out, unseen=None):
+    """(context words (n, 2 * WINDOW), target index (n,)) for each predictable position.
+
+    `unseen=True` keeps windows holding a held-out word, `False` those without, `None` all.
+    """
     contexts, labels = [], []
     for sentence in sentences:
         padded = [PAD] * WINDOW + sentence + [PAD] * WINDOW
@@ -106,7 +110,7 @@ def windows(sentences, targets, held_out, need_unseen):
             if word not in targets:
                 continue
             context = padded[position : position + WINDOW] + padded[position + WINDOW + 1 : position + 2 * WINDOW + 1]
-            if need_unseen and not held_out.intersection(context):
+            if unseen is not None and unseen != bool(held_out.intersection(context)):
                 continue
             contexts.append(context)
             labels.append(targets[word])
@@ -156,14 +160,15 @@ def window_model(embedding, input_shape, num_outputs):
 def quality_rows(quick):
     train, test, held_out, ranked = oov_split(quick)
     targets = {word: i for i, word in enumerate(ranked[:OUTPUT_WORDS])}
-    train_x, train_y = windows(train, targets, held_out, need_unseen=False)
-    test_x, test_y = windows(test, targets, held_out, need_unseen=True)
+    train_x, train_y = windows(train, targets, held_out)
+    test_x, test_y = windows(test, targets, held_out, unseen=True)
+    control_x, control_y = windows(test, targets, held_out, unseen=False)
     budget_rows = len(ranked) + 2  # the plain table: every training word seen twice, [PAD], [UNK]
     epochs = 1 if quick else 3
     accuracies = {}
     for name, (embedding, to_inputs) in encoders(ranked, budget_rows).items():
         keras.utils.set_random_seed(0)
-        x, x_test = encode(to_inputs, train_x), encode(to_inputs, test_x)
+        x, x_test, x_control = (encode(to_inputs, c) for c in (train_x, test_x, control_x))
         model = window_model(embedding, x.shape[1:], len(targets))
         model.compile(
             optimizer=keras.optimizers.Adam(2e-3),
@@ -171,15 +176,24 @@ def quality_rows(quick):
             metrics=["accuracy"],
         )
         model.fit(x, train_y, batch_size=512, epochs=epochs, verbose=0)
-        accuracies[name] = (model.evaluate(x_test, test_y, batch_size=2048, verbose=0)[1], embedding.count_params())
-    base, base_params = accuracies["plain table + [UNK]"]
+        accuracies[name] = (
+            model.evaluate(x_test, test_y, batch_size=2048, verbose=0)[1],
+            model.evaluate(x_control, control_y, batch_size=2048, verbose=0)[1],
+            embedding.count_params(),
+        )
+    base, base_control, base_params = accuracies["plain table + [UNK]"]
     lines = []
     for name in ("HashEmbedding", "SubwordEmbedding"):
-        accuracy, params = accuracies[name]
+        accuracy, control, params = accuracies[name]
         lines.append(
             f"| masked-word accuracy next to unseen words ({len(test_y):,} targets): {name} "
             f"({params:,} params) vs plain + [UNK] ({base_params:,}) | {keras.config.backend()} | "
             f"{accuracy:.3f} | {base:.3f} | {accuracy / base:.2f} |"
+        )
+        lines.append(
+            f"| same models, masked words with only seen words around ({len(control_y):,}): {name} "
+            f"vs plain + [UNK] | {keras.config.backend()} | {control:.3f} | {base_control:.3f} | "
+            f"{control / base_control:.2f} |"
         )
     return lines
 

@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from keras_embed._id_inputs import integer_ids
+from keras_embed._keras_utils import clone_initializer
 from keras_embed._validation import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
@@ -204,13 +205,16 @@ class MixedDimensionEmbedding(keras.layers.Layer):
         self.base_dim = check_positive_int("base_dim", base_dim, allow_none=True)
         self.alpha = _check_alpha(alpha)
         if layout not in _LAYOUTS:
-            raise ValueError(f"`layout` must be one of {_LAYOUTS}. Received: layout={describe(layout)}.")
+            raise ValueError(
+                f"`layout` must be one of {_LAYOUTS}. Received: layout={describe(layout)}."
+            )
         self.layout = layout
         if dims is None:
             self.dims = mixed_dimensions(self.input_dims, alpha, self.base_dim or self.output_dim)
             self._given_dims = None
         else:
-            if isinstance(dims, (str, bytes)) or not hasattr(dims, "__len__") or len(dims) != len(self.input_dims):
+            is_list = not isinstance(dims, (str, bytes)) and hasattr(dims, "__len__")
+            if not is_list or len(dims) != len(self.input_dims):
                 raise ValueError(
                     f"`dims` must have one entry per table of `input_dims` ({len(self.input_dims)} "
                     f"tables). Received: dims={describe(dims)} for input_dims={self.input_dims}."
@@ -223,19 +227,25 @@ class MixedDimensionEmbedding(keras.layers.Layer):
         # Ids reach `call` as given: keras would cast numpy ids to the float compute dtype.
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
-        sublayer = dict(dtype=self.dtype_policy)
         self.tables, self.projections = [], []
         for index, (rows, width) in enumerate(zip(self.input_dims, self.dims)):
-            initializer = self.embeddings_initializer.__class__.from_config(self.embeddings_initializer.get_config())
-            self.tables.append(
-                keras.layers.Embedding(rows, width, embeddings_initializer=initializer, name=f"table_{index}", **sublayer)
+            table = keras.layers.Embedding(
+                rows,
+                width,
+                embeddings_initializer=clone_initializer(self.embeddings_initializer),
+                dtype=self.dtype_policy,
+                name=f"table_{index}",
             )
             projection = None
             if width != self.output_dim:
-                initializer = self.projection_initializer.__class__.from_config(self.projection_initializer.get_config())
                 projection = keras.layers.Dense(
-                    self.output_dim, use_bias=False, kernel_initializer=initializer, name=f"projection_{index}", **sublayer
+                    self.output_dim,
+                    use_bias=False,
+                    kernel_initializer=clone_initializer(self.projection_initializer),
+                    dtype=self.dtype_policy,
+                    name=f"projection_{index}",
                 )
+            self.tables.append(table)
             self.projections.append(projection)
 
     def build(self, input_shape=None):

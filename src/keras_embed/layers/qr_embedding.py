@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_embed._id_inputs import integer_ids
+from keras_embed._keras_utils import clone_initializer
 from keras_embed._validation import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
@@ -107,7 +108,9 @@ class QREmbedding(keras.layers.Layer):
                 f"gets part of it). Received: output_dim={describe(output_dim)}."
             )
         if not isinstance(mask_zero, bool):
-            raise ValueError(f"`mask_zero` must be True or False. Received: mask_zero={describe(mask_zero)}.")
+            raise ValueError(
+                f"`mask_zero` must be True or False. Received: mask_zero={describe(mask_zero)}."
+            )
         self.operation = operation
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero
@@ -118,7 +121,10 @@ class QREmbedding(keras.layers.Layer):
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
         self.quotient_rows = math.ceil(self.input_dim / self.num_collisions)
-        widths = (output_dim - output_dim // 2, output_dim // 2) if operation == "concat" else (output_dim,) * 2
+        if operation == "concat":
+            widths = (output_dim - output_dim // 2, output_dim // 2)
+        else:
+            widths = (output_dim, output_dim)
         self.quotient = self._table(self.quotient_rows, widths[0], "quotient")
         self.remainder = self._table(self.num_collisions, widths[1], "remainder")
 
@@ -128,7 +134,7 @@ class QREmbedding(keras.layers.Layer):
             bound = math.sqrt(1.0 / rows)
             initializer = keras.initializers.RandomUniform(-bound, bound)
         else:
-            initializer = initializer.__class__.from_config(initializer.get_config())
+            initializer = clone_initializer(initializer)
         return keras.layers.Embedding(
             rows, width, embeddings_initializer=initializer, dtype=self.dtype_policy, name=name
         )
@@ -181,7 +187,9 @@ class QREmbedding(keras.layers.Layer):
                 "output_dim": self.output_dim,
                 "num_collisions": self.num_collisions,
                 "operation": self.operation,
-                "embeddings_initializer": None if initializer is None else keras.initializers.serialize(initializer),
+                "embeddings_initializer": (
+                    None if initializer is None else keras.initializers.serialize(initializer)
+                ),
                 "mask_zero": self.mask_zero,
             }
         )

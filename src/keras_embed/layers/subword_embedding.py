@@ -92,15 +92,21 @@ class SubwordEmbedding(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 0:
-            raise ValueError(f"`num_words` must be an integer >= 0. Received: num_words={describe(num_words)}.")
+            raise ValueError(
+                f"`num_words` must be an integer >= 0. Received: num_words={describe(num_words)}."
+            )
         self.num_words = num_words
         self.num_buckets = check_positive_int("num_buckets", num_buckets)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.minn, self.maxn = check_ngram_lengths(minn, maxn)
         if combiner not in _COMBINERS:
-            raise ValueError(f"`combiner` must be one of {_COMBINERS}. Received: combiner={describe(combiner)}.")
+            raise ValueError(
+                f"`combiner` must be one of {_COMBINERS}. Received: combiner={describe(combiner)}."
+            )
         if not isinstance(mask_empty, bool):
-            raise ValueError(f"`mask_empty` must be True or False. Received: mask_empty={describe(mask_empty)}.")
+            raise ValueError(
+                f"`mask_empty` must be True or False. Received: mask_empty={describe(mask_empty)}."
+            )
         self.combiner = combiner
         self.mask_empty = mask_empty
         self.supports_masking = mask_empty
@@ -136,11 +142,16 @@ class SubwordEmbedding(keras.layers.Layer):
     def call(self, inputs):
         pieces = integer_ids("inputs", inputs)
         if len(pieces.shape) == 0:
-            raise ValueError("`inputs` must have a last axis of pieces (rows per word). Received: a scalar.")
+            raise ValueError(
+                "`inputs` must have a last axis of pieces (rows per word). Received: a scalar."
+            )
+        # Negative rows are padding; only rows past the table are errors.
         check_index_range(
-            "inputs", ops.where(ops.less(pieces, 0), ops.zeros_like(pieces), pieces), self.rows,
+            "inputs",
+            ops.where(ops.less(pieces, 0), ops.zeros_like(pieces), pieces),
+            self.rows,
             f"the table (num_words + num_buckets = {self.rows}; negative ids are padding)",
-        )  # fmt: skip
+        )
         valid = ops.logical_and(ops.greater_equal(pieces, 0), ops.less(pieces, self.rows))
         # (..., pieces, output_dim), padding rows zeroed, then summed over pieces.
         rows = ops.cast(self.table(ops.where(valid, pieces, ops.zeros_like(pieces))), self.compute_dtype)
