@@ -6,8 +6,8 @@ import numpy as np
 
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
-from keras_embed.preprocessing._fasttext_ngrams import END_OF_SENTENCE
-from keras_embed.preprocessing._fasttext_ngrams import ngram_rows
+from keras_embed.ops._fasttext_ngrams import END_OF_SENTENCE
+from keras_embed.ops._fasttext_ngrams import ngram_rows
 
 PADDING = -1
 

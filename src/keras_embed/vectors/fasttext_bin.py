@@ -21,9 +21,9 @@ import struct
 
 import numpy as np
 
-from keras_embed.preprocessing._fasttext_ngrams import END_OF_SENTENCE
-from keras_embed.preprocessing._fasttext_ngrams import fnv1a_fasttext  # noqa: F401 (public here too)
-from keras_embed.preprocessing._fasttext_ngrams import ngram_rows
+from keras_embed.ops._fasttext_ngrams import END_OF_SENTENCE
+from keras_embed.ops._fasttext_ngrams import fnv1a_fasttext  # noqa: F401 (public here too)
+from keras_embed.ops._fasttext_ngrams import ngram_rows
 from keras_embed.vectors._io import Loaded, decode_words, file_error
 
 MAGIC = 793712314
