@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_embed._id_inputs import integer_ids
+from keras_embed.ops._ids import integer_ids
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.ops.hashing import hash_ids

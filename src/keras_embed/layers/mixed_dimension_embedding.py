@@ -4,9 +4,8 @@ import numbers
 import keras
 from keras import ops
 
-from keras_embed._id_inputs import integer_ids
-from keras_embed._keras_utils import clone_initializer
-from keras_embed._validation import check_index_range
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 
@@ -232,7 +231,7 @@ class MixedDimensionEmbedding(keras.layers.Layer):
             table = keras.layers.Embedding(
                 rows,
                 width,
-                embeddings_initializer=clone_initializer(self.embeddings_initializer),
+                embeddings_initializer=self.embeddings_initializer.clone(),
                 dtype=self.dtype_policy,
                 name=f"table_{index}",
             )
@@ -241,7 +240,7 @@ class MixedDimensionEmbedding(keras.layers.Layer):
                 projection = keras.layers.Dense(
                     self.output_dim,
                     use_bias=False,
-                    kernel_initializer=clone_initializer(self.projection_initializer),
+                    kernel_initializer=self.projection_initializer.clone(),
                     dtype=self.dtype_policy,
                     name=f"projection_{index}",
                 )

@@ -3,9 +3,8 @@ import math
 import keras
 from keras import ops
 
-from keras_embed._id_inputs import integer_ids
-from keras_embed._keras_utils import clone_initializer
-from keras_embed._validation import check_index_range
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 
@@ -134,7 +133,7 @@ class QREmbedding(keras.layers.Layer):
             bound = math.sqrt(1.0 / rows)
             initializer = keras.initializers.RandomUniform(-bound, bound)
         else:
-            initializer = clone_initializer(initializer)
+            initializer = initializer.clone()
         return keras.layers.Embedding(
             rows, width, embeddings_initializer=initializer, dtype=self.dtype_policy, name=name
         )

@@ -3,8 +3,8 @@ import os
 import keras
 from keras import ops
 
-from keras_embed._id_inputs import integer_ids
-from keras_embed._validation import check_index_range
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.preprocessing.subword_tokenizer import SubwordTokenizer

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import concrete_value
+from keras_embed.ops._backend import concrete_value
 
 
 def integer_ids(name, inputs):
