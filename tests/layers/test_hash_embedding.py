@@ -226,7 +226,7 @@ def test_compute_output_shape_drops_the_pair_axis():
 
 
 def test_rejects_non_integer_float_ids():
-    with pytest.raises(ValueError, match=r"`inputs` must hold integer ids, but holds 1.5"):
+    with pytest.raises(ValueError, match=r"`inputs` must hold integer ids; float ids are cast only when they are whole numbers. Received: 1.5"):
         HashEmbedding(10, 4)(np.array([1.0, 1.5]))
 
 
@@ -259,7 +259,7 @@ def test_sequential_without_input_under_mixed_bfloat16_refuses_rounded_ids():
     # Sequential builds on an input in the compute dtype: bfloat16 turns id 257 into 256.
     keras.config.set_dtype_policy("mixed_bfloat16")
     model = keras.Sequential([HashEmbedding(40, 4)])
-    with pytest.raises(ValueError, match="arrived as bfloat16, which cannot hold integer ids exactly"):
+    with pytest.raises(ValueError, match="arrived as bfloat16, which cannot hold every id exactly"):
         model.predict(np.array([[257, 256]]), verbose=0)
 
 

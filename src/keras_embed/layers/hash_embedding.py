@@ -41,8 +41,8 @@ class HashEmbedding(keras.layers.Layer):
     last axis of size 2 (`keras_embed.preprocessing.split_ids` makes them) -
     the way to pass ids above 2**31 to JAX with x64 off, which turns int64
     arrays into int32 (known ids it would truncate raise a `ValueError`). Float ids (what `keras.Sequential`
-    without an `Input` feeds) are cast to int32 and must be whole numbers up
-    to 2**24; float16 and bfloat16 ids (what it feeds under a
+    without an `Input` feeds) are cast to int32 and must be whole numbers (float32 holds
+    every integer only up to 2**24); float16 and bfloat16 ids (what it feeds under a
     mixed policy) are refused, since they cannot hold ids above 256 exactly.
 
     Args:

@@ -41,7 +41,8 @@ class QREmbedding(keras.layers.Layer):
     Ids outside `[0, input_dim)` raise a `ValueError` when their values are
     known; inside compiled functions they embed to all-zero vectors. Float ids
     (what `keras.Sequential` without an `Input` feeds) are cast to int32 and
-    must be whole numbers up to 2**24; float16 and bfloat16 ids (what it feeds under a
+    must be whole numbers (float32 holds
+    every integer only up to 2**24); float16 and bfloat16 ids (what it feeds under a
     mixed policy) are refused, since they cannot hold ids above 256 exactly.
 
     Args:
