@@ -23,6 +23,7 @@ BENCHMARKS = {
     "bench_cross_entropy.py": ("jax", "torch"),
     "bench_vectors.py": (None,),
     "bench_embedding.py": ("jax", "torch", "tensorflow"),
+    "bench_compact.py": ("jax",),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

@@ -21,11 +21,13 @@ import struct
 
 import numpy as np
 
+from keras_embed.ops._fasttext_ngrams import END_OF_SENTENCE
+from keras_embed.ops._fasttext_ngrams import fnv1a_fasttext  # noqa: F401 (public here too)
+from keras_embed.ops._fasttext_ngrams import ngram_rows
 from keras_embed.vectors._io import Loaded, decode_words, file_error
 
 MAGIC = 793712314
 VERSION = 12
-END_OF_SENTENCE = "</s>"
 _ARGS = struct.Struct("<12id")
 _ARG_NAMES = (
     "dim", "ws", "epoch", "min_count", "neg", "word_ngrams", "loss", "model",
@@ -33,19 +35,8 @@ _ARG_NAMES = (
 )  # fmt: skip
 _DICTIONARY_HEADER = struct.Struct("<iiiqq")
 _MODEL_NAMES = {1: "cbow", 2: "skipgram", 3: "supervised"}
-_FNV_OFFSET = np.uint32(2166136261)
-_FNV_PRIME = np.uint32(16777619)
 _ENTRY = re.compile(rb"([^\x00]*)\x00.{9}", re.DOTALL)  # word, NUL, int64 count, int8 type.
 _WORDS_PER_BLOCK = 1 << 13  # Words hashed and summed together (bounds scratch memory).
-
-
-def fnv1a_fasttext(data):
-    """fastText's 32-bit FNV-1a of `data` (bytes), with its signed-byte quirk."""
-    value = 2166136261
-    for byte in data:
-        value ^= byte if byte < 0x80 else byte | 0xFFFFFF00
-        value = (value * 16777619) & 0xFFFFFFFF
-    return value
 
 
 class FastTextSubwords:
@@ -56,10 +47,14 @@ class FastTextSubwords:
             its first `nwords` rows; may be memory-mapped).
         minn, maxn: n-gram lengths in characters.
         bucket: number of hash buckets.
+        word_matrix: optional `(nwords, dim)` word rows of the model (the
+            input matrix's first `nwords` rows), kept so that
+            `SubwordEmbedding.from_fasttext` can rebuild the model's table.
     """
 
-    def __init__(self, ngram_matrix, minn, maxn, bucket):
+    def __init__(self, ngram_matrix, minn, maxn, bucket, word_matrix=None):
         self.ngram_matrix = ngram_matrix
+        self.word_matrix = word_matrix
         self.minn, self.maxn, self.bucket = int(minn), int(maxn), int(bucket)
 
     @property
@@ -127,53 +122,8 @@ class FastTextSubwords:
         return is_own[order], rows[order], np.bincount(owners, minlength=len(words))
 
     def _ngram_rows(self, words):
-        """n-gram buckets of `<word>` for each word, with owners and an order key.
-
-        fastText walks character starts `i`, then lengths `n = 1..maxn`,
-        keeping `n >= minn` and dropping single characters at either end (the
-        bare "<" and ">"); characters are UTF-8 sequences.
-        """
-        empty = np.zeros(0, dtype=np.int64)
-        if not words or self.maxn < 1 or self.bucket < 1 or self.maxn < self.minn:
-            return empty, empty, empty
-        wrapped = [b"<" + word.encode("utf-8") + b">" for word in words]
-        lengths = np.fromiter(map(len, wrapped), dtype=np.int64, count=len(wrapped))
-        data = np.frombuffer(b"".join(wrapped), dtype=np.uint8)
-        word_ends = np.cumsum(lengths)
-        byte_owner = np.repeat(np.arange(len(words)), lengths)
-        char_starts = np.flatnonzero((data & 0xC0) != 0x80)  # (chars,)
-        char_owner = byte_owner[char_starts]
-        chars_per_word = np.bincount(char_owner, minlength=len(words))
-        # Boundaries: each word's character starts followed by its end.
-        last_boundary = np.cumsum(chars_per_word) + np.arange(len(words))  # (words,)
-        char_boundary = np.arange(char_starts.size) + char_owner  # (chars,)
-        boundaries = np.empty(char_starts.size + len(words), dtype=np.int64)
-        boundaries[char_boundary] = char_starts
-        boundaries[last_boundary] = word_ends
-        first_char = np.concatenate([[0], last_boundary[:-1] + 1])[char_owner]
-        signed = data.astype(np.int8).astype(np.int32).astype(np.uint32)
-
-        rows, owners, keys = [], [], []
-        for n in range(max(self.minn, 1), self.maxn + 1):
-            valid = char_boundary + n <= last_boundary[char_owner]
-            if n == 1:  # fastText skips the bare "<" and ">".
-                valid &= (char_boundary != first_char) & (
-                    char_boundary + 1 != last_boundary[char_owner]
-                )
-            chars = np.flatnonzero(valid)
-            starts = boundaries[char_boundary[chars]]
-            stops = boundaries[char_boundary[chars] + n]
-            hashes = np.full(chars.size, _FNV_OFFSET, dtype=np.uint32)
-            span = stops - starts
-            for step in range(int(span.max()) if span.size else 0):
-                active = step < span
-                index = np.minimum(starts + step, data.size - 1)
-                mixed = (hashes ^ signed[index]) * _FNV_PRIME
-                hashes = np.where(active, mixed, hashes)
-            rows.append((hashes % np.uint32(self.bucket)).astype(np.int64))
-            owners.append(char_owner[chars])
-            keys.append(chars * (self.maxn + 1) + n)
-        return np.concatenate(rows), np.concatenate(owners), np.concatenate(keys)
+        """n-gram buckets of `<word>` for each word, with owners and an order key."""
+        return ngram_rows(words, self.minn, self.maxn, self.bucket)
 
 
 def read(source, limit, dtype, encoding_errors):
@@ -256,7 +206,9 @@ def read(source, limit, dtype, encoding_errors):
     )
     # pruneidx_size 0 means every n-gram was pruned away (fastText's pushHash).
     maxn = 0 if prune_size == 0 else args["maxn"]
-    subwords = FastTextSubwords(input_matrix[nwords:], args["minn"], maxn, bucket)
+    subwords = FastTextSubwords(
+        input_matrix[nwords:], args["minn"], maxn, bucket, word_matrix=input_matrix[:nwords]
+    )
     kept = words if limit is None else words[:limit]
     matrix = subwords.vectors(
         kept, own_rows=np.arange(len(kept)), own_matrix=input_matrix[:nwords]
