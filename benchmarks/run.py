@@ -24,6 +24,7 @@ BENCHMARKS = {
     "bench_vectors.py": (None,),
     "bench_embedding.py": ("jax", "torch", "tensorflow"),
     "bench_compact.py": ("jax",),
+    "bench_sharding.py": ("jax",),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

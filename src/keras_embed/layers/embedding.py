@@ -12,6 +12,7 @@ from keras_embed._validation import check_row_index
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
 from keras_embed.ops._backend import writes_persist_from_call
+from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.ops.lookup import apply_embedding_rules
 from keras_embed.ops.lookup import as_integer_ids
 from keras_embed.ops.lookup import assign_rows
@@ -40,7 +41,7 @@ def check_embeddings_scale(embeddings_scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class Embedding(keras.layers.Embedding):
+class Embedding(PaddedTableMixin, keras.layers.Embedding):
     """A `keras.layers.Embedding` with everything torch's `nn.Embedding` has.
 
     Maps integer ids of shape `(...)` to rows of a trainable
@@ -131,6 +132,10 @@ class Embedding(keras.layers.Embedding):
     References:
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
+
+    # How errors about out-of-range ids name the rows.
+    _rows_name = "the table"
+    row_sharded_variables = {"embeddings": ("rows", None)}
 
     def __init__(
         self,
@@ -230,7 +235,7 @@ class Embedding(keras.layers.Embedding):
                 table = self.embeddings
                 if isinstance(table, keras.Variable):
                     table = table.value
-            return lookup_rows(table, ids, "inputs", what)
+            return lookup_rows(table, ids, "inputs", what, rows=self.input_dim)
         check_index_range("inputs", ids, self.input_dim, what)
         valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
         safe_ids = ops.where(valid, ids, ops.zeros_like(ids))
@@ -316,5 +321,5 @@ class Embedding(keras.layers.Embedding):
         if layer.padding_idx is not None:
             values = values.copy()
             values[layer.padding_idx] = 0
-        layer.embeddings.assign(values)
+        layer.set_weights([values])
         return layer

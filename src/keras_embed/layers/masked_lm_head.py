@@ -3,6 +3,7 @@ from keras import ops
 
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import as_integer_ids, lookup_rows
@@ -37,7 +38,7 @@ def gather_positions(inputs, mask_positions):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class MaskedLMHead(keras.layers.Layer):
+class MaskedLMHead(PaddedTableMixin, keras.layers.Layer):
     """Masked language model head: predicts the vocabulary at masked positions.
 
     The layer gathers the encoder outputs at `mask_positions`, passes them
@@ -107,6 +108,9 @@ class MaskedLMHead(keras.layers.Layer):
         - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
         - [Press and Wolf, 2016](https://arxiv.org/abs/1608.05859)
     """
+
+    # The own kernel is `(hidden, vocabulary)`, the bias `(vocabulary,)`.
+    row_sharded_variables = {"output_kernel": (None, "rows"), "output_bias": ("rows",)}
 
     def __init__(
         self,
@@ -205,8 +209,8 @@ class MaskedLMHead(keras.layers.Layer):
             logits = self.token_embedding(x, reverse=True)
         else:
             dtype = reverse_compute_dtype(self.compute_dtype)
-            logits = ops.matmul(ops.cast(x, dtype), ops.cast(self._kernel, dtype))
-        logits = logits + ops.cast(self._bias, logits.dtype)
+            logits = ops.matmul(ops.cast(x, dtype), ops.cast(self.unpadded(self._kernel), dtype))
+        logits = logits + ops.cast(self.unpadded(self._bias), logits.dtype)
         if self.activation is not None:
             logits = self.activation(logits)
         return logits
@@ -287,14 +291,14 @@ class MaskedLMHead(keras.layers.Layer):
         x = self.hidden_at_positions(inputs, mask_positions)  # (batch, masks, hidden)
         if self.token_embedding is not None:
             return self.token_embedding.reverse_loss(
-                x, mask_ids, bias=self._bias, sample_weight=mask_weights, **options
+                x, mask_ids, bias=self.unpadded(self._bias), sample_weight=mask_weights, **options
             )
         return reverse_cross_entropy(
             x,
-            self._kernel,
+            self.unpadded(self._kernel),
             mask_ids,
             transpose=False,
-            bias=self._bias,
+            bias=self.unpadded(self._bias),
             sample_weight=mask_weights,
             compute_dtype=reverse_compute_dtype(self.compute_dtype),
             **options,

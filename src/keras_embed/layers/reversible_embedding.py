@@ -121,6 +121,8 @@ class ReversibleEmbedding(Embedding):
     """
 
     _rows_name = "the vocabulary"
+    # The untied kernel is `(output_dim, input_dim)`: its vocabulary is axis 1.
+    row_sharded_variables = {"embeddings": ("rows", None), "reverse_embeddings": (None, "rows")}
 
     def __init__(
         self,
@@ -192,8 +194,8 @@ class ReversibleEmbedding(Embedding):
                 kernel = ops.add(kernel, ops.transpose((self.lora_alpha / self.lora_rank) * update))
             return kernel
         if self.tie_weights:
-            return ops.transpose(self.embeddings)
-        return self.reverse_embeddings
+            return ops.transpose(self.unpadded(self.embeddings))
+        return self.unpadded(self.reverse_embeddings)
 
     def call(self, inputs, reverse=False):
         if reverse:
@@ -296,7 +298,7 @@ class ReversibleEmbedding(Embedding):
         table = self.embeddings if self.tie_weights else self.reverse_embeddings
         return reverse_cross_entropy(
             hidden,
-            table,
+            self.unpadded(table),
             labels,
             transpose=self.tie_weights,
             logit_soft_cap=self.logit_soft_cap,
@@ -467,6 +469,7 @@ class ReversibleEmbedding(Embedding):
         of this layer quantise through `_table_to_quantize`.
         """
         del type_check
+        self._refuse_padded("Quantization")
         if mode not in ("int8", "int4"):
             raise self._quantization_mode_error(mode)
         self.quantization_config = config

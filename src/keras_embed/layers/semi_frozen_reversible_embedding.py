@@ -82,6 +82,9 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
     [[0.0, 1.0], [6.0, 7.0]]
     """
 
+    # Its table is merged from frozen and trainable rows: replicated, never padded.
+    row_sharded_variables = {}
+
     def __init__(self, input_dim, output_dim, num_trainable_rows, **kwargs):
         if kwargs.get("lora_rank") is not None:
             raise ValueError("SemiFrozenReversibleEmbedding does not support `lora_rank`.")

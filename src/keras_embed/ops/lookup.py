@@ -65,7 +65,7 @@ def check_index_range(name, values, upper, what):
         )
 
 
-def lookup_rows(table, ids, name="inputs", what=None, batch_dims=0):
+def lookup_rows(table, ids, name="inputs", what=None, batch_dims=0, rows=None):
     """Gather `table[ids]` along axis `batch_dims`, rejecting or zeroing ids out of range.
 
     Keras' own `ops.take` returns a NaN row on JAX for `id >= rows` and wraps
@@ -85,16 +85,22 @@ def lookup_rows(table, ids, name="inputs", what=None, batch_dims=0):
         name: the argument name quoted in errors.
         what: what the rows are, quoted in errors (e.g. "the vocabulary").
         batch_dims: 0, or 1 for a gather per batch row.
+        rows: the number of valid rows, when `table` holds more (a table
+            stored padded for sharding). Defaults to `table.shape[0]`.
 
     Returns:
         Tensor of shape `ids.shape + table.shape[1:]` (`(batch, m, d)` when
         `batch_dims=1`), dtype of `table`.
     """
-    rows = table.shape[batch_dims]
+    stored_rows = table.shape[batch_dims]
+    rows = stored_rows if rows is None else rows
     values = concrete_value(ids)
     if values is not None and isinstance(rows, int):
         check_index_range(name, values, rows, what or f"a table of {rows} rows")
         return take(table, ids, batch_dims)
+    if rows != stored_rows:
+        # Ids into the padding rows go past the table, where they gather zeros.
+        ids = ops.where(ops.less(ids, rows), ids, ops.full_like(ids, stored_rows))
     return take_or_zeros(table, ids, batch_dims)
 
 

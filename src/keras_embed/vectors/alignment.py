@@ -314,7 +314,9 @@ def from_layer(layer, vocabulary=None):
             "`layer` must be a built embedding layer with an `embeddings` table. "
             f"Received: layer={describe(layer)}."
         )
-    matrix = np.asarray(ops.convert_to_numpy(ops.cast(layer.embeddings, "float32")))
+    # A table stored padded for sharding holds input_dim rows and zero rows after them.
+    table = layer.unpadded(layer.embeddings) if hasattr(layer, "unpadded") else layer.embeddings
+    matrix = np.asarray(ops.convert_to_numpy(ops.cast(table, "float32")))
     if vocabulary is None:
         words = [str(row) for row in range(matrix.shape[0])]
     elif isinstance(vocabulary, keras.layers.StringLookup):
