@@ -25,6 +25,7 @@ BENCHMARKS = {
     "bench_embedding.py": ("jax", "torch", "tensorflow"),
     "bench_compact.py": ("jax",),
     "bench_sharding.py": ("jax",),
+    "bench_sparse.py": ("jax", "torch", "tensorflow"),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

@@ -339,7 +339,9 @@ def test_lora_trains_only_the_adapters_and_keeps_padding_zero(rng):
         (dict(scale_grad_by_freq="yes"), "`scale_grad_by_freq` must be True or False"),
         (dict(embeddings_scale="log"), r"`embeddings_scale` must be None, 'sqrt' or a positive number.*'log'"),
         (dict(embeddings_scale=0), "embeddings_scale=0"),
-        (dict(sparse=True), r"`sparse=True` \(row-sparse training\) is not available yet.*#13"),
+        (dict(sparse="yes"), "`sparse` must be True or False"),
+        (dict(sparse=True, embeddings_regularizer="l2"), "`embeddings_regularizer` acts on every row.*sparse=True"),
+        (dict(sparse=True, sparse_capacity=0), "`sparse_capacity` must be a positive integer"),
     ],
 )
 def test_bad_arguments_raise_naming_the_value(kwargs, message):

@@ -11,6 +11,9 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_row_index
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
+from keras_embed.layers._row_sparse import add_row_gradient_carrier
+from keras_embed.layers._row_sparse import check_sparse_compatible
+from keras_embed.layers._row_sparse import sparse_training_rows
 from keras_embed.ops._backend import writes_persist_from_call
 from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.ops.lookup import apply_embedding_rules
@@ -100,8 +103,22 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         scale_grad_by_freq: bool. Defaults to `False`.
         embeddings_scale: `None`, `"sqrt"` or a positive number multiplying
             the output. Defaults to `None`.
-        sparse: bool. Row-sparse training; not available yet (it arrives
-            with keras-embed's row-sparse optimizers), so `True` raises.
+        sparse: bool. Row-sparse training: with an optimizer from
+            `keras_embed.optimizers`, a training step updates only the rows
+            it looked up (and their optimizer slots), with no `(V, d)`
+            temporary; step time does not grow with `input_dim`. With any
+            other optimizer the table trains densely (correct, slow) and a
+            warning says so. Needs `embeddings_regularizer` and
+            `embeddings_constraint` to be `None` (both act on every row), and
+            one lookup of the table per training step. See
+            `keras_embed.ops.row_sparse` for how. Defaults to `False`.
+        sparse_capacity: int or `None`. With `sparse=True`, the most ids one
+            training call looks up; by default the number of ids in the
+            input shape the layer is built on (in `keras.Sequential` without
+            an `Input`, the first training batch's on JAX and torch), which
+            must then be fully known. The layer holds a
+            `(sparse_capacity, output_dim + 3)` float32 row-gradient carrier
+            of zeros.
         **kwargs: Other `keras.layers.Embedding` arguments (`weights`,
             `lora_rank`, `lora_alpha`, `quantization_config`, `name`,
             `dtype`, `trainable`, ...).
@@ -151,6 +168,7 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         scale_grad_by_freq=False,
         embeddings_scale=None,
         sparse=False,
+        sparse_capacity=None,
         **kwargs,
     ):
         check_positive_int("input_dim", input_dim)
@@ -161,13 +179,10 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         self.scale_grad_by_freq = check_bool("scale_grad_by_freq", scale_grad_by_freq)
         # Not `self.embeddings_scale`: keras' quantized table names its scales so.
         self.output_scale = check_embeddings_scale(embeddings_scale)
-        if check_bool("sparse", sparse):
-            raise ValueError(
-                "`sparse=True` (row-sparse training) is not available yet: it needs "
-                "keras-embed's row-sparse optimizers, which are being built (issue "
-                "#13). Use sparse=False for now. Received: sparse=True."
-            )
-        self.sparse = False
+        self.sparse = check_bool("sparse", sparse)
+        self.sparse_capacity = check_positive_int("sparse_capacity", sparse_capacity, allow_none=True)
+        if self.sparse:
+            check_sparse_compatible(embeddings_regularizer, embeddings_constraint)
         super().__init__(
             input_dim,
             output_dim,
@@ -182,6 +197,10 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         if self.built:
             return
         super().build(input_shape)
+        if self.sparse:
+            self.row_gradient_carrier = add_row_gradient_carrier(
+                self, self._embeddings, input_shape, self.sparse_capacity
+            )
         if self.padding_idx is not None and self.quantization_mode is None:
             assign_rows(self._embeddings, [self.padding_idx], np.zeros((1, self.output_dim)))
 
@@ -235,6 +254,11 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
                 table = self.embeddings
                 if isinstance(table, keras.Variable):
                     table = table.value
+            if self.sparse and self._embeddings.trainable:
+                check_index_range("inputs", ids, self.input_dim, what)
+                rows = sparse_training_rows(self, table, ids, self.padding_idx)
+                if rows is not None:
+                    return rows
             return lookup_rows(table, ids, "inputs", what, rows=self.input_dim)
         check_index_range("inputs", ids, self.input_dim, what)
         valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
@@ -247,6 +271,14 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         if self.quantization_mode is not None or self.lora_enabled:
             return False
         return writes_persist_from_call(self._embeddings, ids)
+
+    @property
+    def variable_serialization_spec(self):
+        spec = super().variable_serialization_spec
+        if not self.sparse:
+            return spec
+        # The carrier (zeros) is a weight too; `.keras` files keep it after the table.
+        return {**spec, None: list(spec[None]) + ["row_gradient_carrier"]}
 
     def quantize(self, mode=None, type_check=True, config=None):
         # keras refuses subclasses, whose `call` could bypass the quantized
@@ -263,6 +295,7 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
                 "scale_grad_by_freq": self.scale_grad_by_freq,
                 "embeddings_scale": self.output_scale,
                 "sparse": self.sparse,
+                "sparse_capacity": self.sparse_capacity,
             }
         )
         return config

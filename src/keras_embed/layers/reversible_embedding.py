@@ -8,6 +8,7 @@ from keras_embed._validation import check_bool
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_soft_cap
 from keras_embed._validation import describe
+from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers.embedding import Embedding
 from keras_embed.ops import quantization
 from keras_embed.ops._backend import attach_mask
@@ -76,11 +77,27 @@ class ReversibleEmbedding(Embedding):
             to it. Defaults to the compute dtype, but at least float32.
         logit_soft_cap: float or `None`. If set, reverse logits become
             `tanh(logits / logit_soft_cap) * logit_soft_cap` (Gemma 2).
-        padding_idx, max_norm, norm_type, scale_grad_by_freq, embeddings_scale:
-            the table arguments of `keras_embed.layers.Embedding`, all off by
-            default, applied to the forward lookup. `embeddings_scale` scales
-            the forward output only; a tied reverse projection reads the
-            stored table (so a zero padding row gives a logit of 0).
+        padding_idx: int or `None`. As in `keras_embed.layers.Embedding`: that
+            row starts at zero, embeds to zeros and gets no gradient from the
+            forward lookup. A tied reverse projection reads the stored row,
+            so its logit is 0 while the row stays zero.
+        max_norm: positive float or `None`. As in `Embedding`: looked-up rows
+            are renormalised (and written back); the reverse projection reads
+            the stored table as it is, as a tied torch model does.
+        norm_type: positive float. The p of the norm `max_norm` bounds.
+            Defaults to 2.
+        scale_grad_by_freq: bool. As in `Embedding`, for the forward lookup.
+            Defaults to `False`.
+        embeddings_scale: `None`, `"sqrt"` or a positive number multiplying
+            the forward output only (e.g. Gemma's `sqrt(output_dim)`); the
+            reverse projection uses the unscaled table. Defaults to `None`.
+        sparse: bool. Row-sparse training of the table, as in `Embedding`:
+            forward lookups update only the rows they read. Needs
+            `tie_weights=False`: a tied reverse projection reads, and so
+            trains, every row at every step, which would make each step dense
+            anyway; `True` with tied weights raises. The untied reverse
+            matrix trains densely. Defaults to `False`.
+        sparse_capacity: int or `None`. As in `Embedding`.
         **kwargs: Other `keras.layers.Embedding` arguments (`name`, `dtype`,
             `quantization_config`, ...). A quantized dtype such as
             `"int8_from_float32"` builds the layer quantised; see `quantize`.
@@ -154,6 +171,13 @@ class ReversibleEmbedding(Embedding):
                 )
             reverse_dtype = standard
         check_soft_cap(logit_soft_cap)
+        if kwargs.get("sparse") is True and tie_weights:
+            raise ValueError(
+                "`sparse=True` needs `tie_weights=False`: the tied reverse projection "
+                "reads every row of the table, so every step would train every row. "
+                "Use tie_weights=False (a separate dense reverse matrix) or sparse=False. "
+                "Received: sparse=True, tie_weights=True."
+            )
         super().__init__(
             input_dim,
             output_dim,
@@ -183,6 +207,11 @@ class ReversibleEmbedding(Embedding):
                 name="reverse_embeddings",
                 trainable=True,
             )
+
+    def _clear_losses(self):
+        super()._clear_losses()
+        if self.sparse:
+            restore_code_loss(self)
 
     @property
     def reverse_kernel(self):
