@@ -223,3 +223,27 @@ def test_hidden_size_must_match_the_embedding():
     head = MaskedLMHead(token_embedding=ReversibleEmbedding(VOCABULARY, HIDDEN))
     with pytest.raises(ValueError, match="output_dim=8"):
         head.build((None, SEQUENCE, HIDDEN + 1))
+
+
+@pytest.mark.parametrize("make_head", [tied_head, untied_head], ids=["tied", "untied"])
+def test_projection_reads_float32_weights_under_mixed_bfloat16(make_head, rng):
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    head = make_head()
+    randomize(head, rng)
+    hidden = rng.normal(size=(2, SEQUENCE, HIDDEN)).astype("float32")
+    positions = np.array([[0, 1, 2], [3, 4, 5]])
+    logits = to_numpy(head(keras.ops.cast(hidden, "bfloat16"), positions))
+    # The transformed hidden states are bfloat16; the projection multiplies them by the
+    # float32 kernel (or table) and adds the float32 bias, in float32.
+    x = to_numpy(keras.ops.cast(head.hidden_at_positions(keras.ops.cast(hidden, "bfloat16"), positions), "float32"))
+    if head.token_embedding is not None:
+        kernel = to_numpy(head.token_embedding.embeddings).T
+    else:
+        kernel = to_numpy(head._kernel)
+    bias = to_numpy(head._bias)
+    expected = x.astype("float64") @ kernel + bias
+    np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
+    # Rounding the kernel and bias to bfloat16 first would miss that tolerance.
+    rounded = to_numpy(keras.ops.cast(keras.ops.cast(kernel, "bfloat16"), "float32"))
+    rounded_bias = to_numpy(keras.ops.cast(keras.ops.cast(bias, "bfloat16"), "float32"))
+    assert np.abs(x.astype("float64") @ rounded + rounded_bias - expected).max() > 1e-3

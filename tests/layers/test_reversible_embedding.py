@@ -152,14 +152,14 @@ def test_dtype_policies(dtype_policy, rng):
     layer.embeddings.assign(rng.normal(size=(VOCABULARY, WIDTH)).astype("float32"))
     logits = to_numpy(layer(layer(ids), reverse=True))
     table = to_numpy(layer.embeddings).astype("float64")
-    # Inside a call keras autocasts the table to the compute dtype, so both operands are
-    # compute-dtype values; their products are summed and returned in float32.
+    # The forward output is the table rounded to the compute dtype; the reverse
+    # projection multiplies it by the float32 table, in float32.
     rounded = to_numpy(keras.ops.cast(keras.ops.cast(layer.embeddings, expected_compute), "float32"))
-    expected = rounded.astype("float64")[ids] @ rounded.astype("float64").T
+    expected = rounded.astype("float64")[ids] @ table.T
     np.testing.assert_allclose(logits, expected, rtol=1e-5, atol=1e-5)
     if dtype_policy == "mixed_bfloat16":
-        # Neither a float32 table operand nor a bfloat16 output meets that tolerance.
-        assert np.abs(rounded[ids] @ table.T - expected).max() > 1e-3
+        # Neither a bfloat16 table operand nor a bfloat16 output meets that tolerance.
+        assert np.abs(rounded[ids] @ rounded.astype("float64").T - expected).max() > 1e-3
         bfloat16_output = to_numpy(keras.ops.cast(keras.ops.cast(expected, "bfloat16"), "float32"))
         assert np.abs(bfloat16_output - expected).max() > 1e-3
 

@@ -14,6 +14,7 @@ from keras_embed._validation import is_number
 from keras_embed.layers._row_sparse import add_row_gradient_carrier
 from keras_embed.layers._row_sparse import check_sparse_compatible
 from keras_embed.layers._row_sparse import sparse_training_rows
+from keras_embed.ops._backend import stored_value
 from keras_embed.ops._backend import writes_persist_from_call
 from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.ops.lookup import apply_embedding_rules
@@ -247,13 +248,8 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         what = f"the table (input_dim={self.input_dim})"
         mode = self.quantization_mode
         if mode not in ("int8", "int4"):
-            from keras.src.backend import AutocastScope
-
             # Gather float32 rows, not rows of a table cast whole to bfloat16.
-            with AutocastScope(None):
-                table = self.embeddings
-                if isinstance(table, keras.Variable):
-                    table = table.value
+            table = stored_value(lambda: self.embeddings)
             if self.sparse and self._embeddings.trainable:
                 check_index_range("inputs", ids, self.input_dim, what)
                 rows = sparse_training_rows(self, table, ids, self.padding_idx)

@@ -5,6 +5,7 @@ from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
+from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import as_integer_ids, lookup_rows
 
@@ -209,8 +210,10 @@ class MaskedLMHead(PaddedTableMixin, keras.layers.Layer):
             logits = self.token_embedding(x, reverse=True)
         else:
             dtype = reverse_compute_dtype(self.compute_dtype)
-            logits = ops.matmul(ops.cast(x, dtype), ops.cast(self.unpadded(self._kernel), dtype))
-        logits = logits + ops.cast(self.unpadded(self._bias), logits.dtype)
+            kernel = stored_value(lambda: self.unpadded(self._kernel))
+            logits = ops.matmul(ops.cast(x, dtype), ops.cast(kernel, dtype))
+        bias = stored_value(lambda: self.unpadded(self._bias))
+        logits = logits + ops.cast(bias, logits.dtype)
         if self.activation is not None:
             logits = self.activation(logits)
         return logits

@@ -12,6 +12,7 @@ from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers.embedding import Embedding
 from keras_embed.ops import quantization
 from keras_embed.ops._backend import attach_mask
+from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops.lookup import as_integer_ids
 from keras_embed.ops.lookup import lookup_dequantized_rows
@@ -222,9 +223,10 @@ class ReversibleEmbedding(Embedding):
                 update = ops.matmul(self.lora_embeddings_a, self.lora_embeddings_b)
                 kernel = ops.add(kernel, ops.transpose((self.lora_alpha / self.lora_rank) * update))
             return kernel
+        # The float32 table, not keras' bfloat16 autocast of it, under mixed policies.
         if self.tie_weights:
-            return ops.transpose(self.unpadded(self.embeddings))
-        return self.unpadded(self.reverse_embeddings)
+            return ops.transpose(self.unpadded(stored_value(lambda: self.embeddings)))
+        return self.unpadded(stored_value(lambda: self.reverse_embeddings))
 
     def call(self, inputs, reverse=False):
         if reverse:

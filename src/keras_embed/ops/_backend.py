@@ -180,3 +180,19 @@ def writes_persist_from_call(variable, ids):
     if in_stateless_scope():
         return not variable.trainable
     return not isinstance(ids, jax.core.Tracer)
+
+
+def stored_value(read):
+    """What `read()` returns in the variables' own dtype, without keras' autocast.
+
+    Inside a layer call under a mixed policy keras casts every variable it reads
+    to the compute dtype (bfloat16); lookups and reverse projections read the
+    float32 table instead and cast once where the numerics call for it.
+    """
+    from keras.src.backend import AutocastScope
+
+    with AutocastScope(None):
+        value = read()
+        if isinstance(value, keras.Variable):
+            value = value.value
+    return value
