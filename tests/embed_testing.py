@@ -62,4 +62,7 @@ def compiled(fn):
         return tf.function(fn)
     import torch
 
+    # A fresh dynamo cache: after a few recompiles of the same code (the whole suite
+    # compiles layer calls many times) dynamo falls back to eager, where values are known.
+    torch._dynamo.reset()
     return torch.compile(fn, backend="eager", fullgraph=False)
