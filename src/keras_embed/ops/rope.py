@@ -24,9 +24,9 @@ at most one float32 ulp and our tables are the same on every backend and
 machine.
 """
 
+import functools
 import inspect
 import math
-import numbers
 from typing import Callable
 from typing import NamedTuple
 from typing import Optional
@@ -34,7 +34,11 @@ from typing import Optional
 import numpy as np
 from keras import ops
 
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_positive_float
+from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed._validation import is_number
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops._backend import rope_kernels
 
@@ -428,11 +432,7 @@ def takes_layer_setting(rope_type, name):
 
 def check_max_wavelength(max_wavelength):
     """The base must be a real number above 1, or frequencies do not decrease."""
-    if (
-        isinstance(max_wavelength, bool)
-        or not isinstance(max_wavelength, numbers.Real)
-        or not max_wavelength > 1
-    ):
+    if not is_number(max_wavelength) or not max_wavelength > 1:
         raise ValueError(
             "`max_wavelength` must be a number greater than 1. "
             f"Received: max_wavelength={describe(max_wavelength)}."
@@ -440,32 +440,12 @@ def check_max_wavelength(max_wavelength):
     return max_wavelength
 
 
-def _is_positive_number(value):
-    return (
-        not isinstance(value, bool) and isinstance(value, numbers.Real) and value > 0
-    )
-
-
-def _positive_number(name, value):
-    if not _is_positive_number(value):
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={describe(value)}.")
-    return value
-
-
-def _positive_integer(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={describe(value)}."
-        )
-    return int(value)
-
-
 def _positive_numbers(name, value):
     if (
         isinstance(value, (str, bytes, dict))
         or not hasattr(value, "__len__")
         or len(value) == 0
-        or not all(_is_positive_number(v) for v in value)
+        or not all(is_number(v) and v > 0 for v in value)
     ):
         raise ValueError(
             f"`{name}` must be a non-empty list of positive numbers. "
@@ -474,28 +454,22 @@ def _positive_numbers(name, value):
     return [float(v) for v in value]
 
 
-def _boolean(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be a bool. Received: {name}={describe(value)}.")
-    return value
-
-
 # How each parameter name is checked, whichever schedule takes it. A schedule with a
 # parameter of a new name adds one row here.
 PARAMETER_CHECKS = {
-    "factor": _positive_number,
-    "attention_factor": _positive_number,
-    "beta_fast": _positive_number,
-    "beta_slow": _positive_number,
-    "mscale": _positive_number,
-    "mscale_all_dim": _positive_number,
-    "low_freq_factor": _positive_number,
-    "high_freq_factor": _positive_number,
-    "max_position_embeddings": _positive_integer,
-    "original_max_position_embeddings": _positive_integer,
+    "factor": check_positive_float,
+    "attention_factor": check_positive_float,
+    "beta_fast": check_positive_float,
+    "beta_slow": check_positive_float,
+    "mscale": check_positive_float,
+    "mscale_all_dim": check_positive_float,
+    "low_freq_factor": check_positive_float,
+    "high_freq_factor": check_positive_float,
+    "max_position_embeddings": check_positive_int,
+    "original_max_position_embeddings": check_positive_int,
     "short_factor": _positive_numbers,
     "long_factor": _positive_numbers,
-    "truncate": _boolean,
+    "truncate": functools.partial(check_bool, expected="a bool"),
 }
 
 
