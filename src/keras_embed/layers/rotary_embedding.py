@@ -1,4 +1,11 @@
-"""`RotaryEmbedding`: rotary position embedding with every published scaling scheme."""
+"""`RotaryEmbedding`: rotary position embedding with every published scaling scheme.
+
+Over 400 lines because about 200 of them are documentation: the class
+docstring is the user guide to every scaling scheme (163 lines, with runnable
+examples) and `from_hf_config` documents the transformers keys it reads. The
+math itself lives in `keras_embed.ops.rope`; the code here is the layer's life
+cycle, axis and position checks.
+"""
 
 import keras
 import numpy as np
