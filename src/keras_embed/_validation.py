@@ -83,9 +83,10 @@ def check_rate(name, value):
     return float(value)
 
 
-def check_bool(name, value):
+def check_bool(name, value, expected="True or False"):
+    """`value` if it is a bool, else a `ValueError` saying `expected` (the rotary layers say "a bool")."""
     if not isinstance(value, bool):
-        raise _invalid(name, value, "True or False", False)
+        raise _invalid(name, value, expected, False)
     return value
 
 

@@ -1,11 +1,11 @@
 """`AxialRotaryEmbedding`: rotary positions on a grid of patches (RoPE-Axial, RoPE-Mixed)."""
 
-import numbers
-
 import keras
 from keras import ops
 
-from keras_embed._validation import describe
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_integer
+from keras_embed._validation import check_positive_int
 from keras_embed.ops import axial_rope
 from keras_embed.ops import rope
 
@@ -88,15 +88,10 @@ class AxialRotaryEmbedding(keras.layers.Layer):
         # Mixed frequencies are float32 weights; keep them so under mixed precision.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if isinstance(dims, bool) or not isinstance(dims, numbers.Integral) or dims < 1:
-            raise ValueError(f"`dims` must be a positive integer. Received: dims={describe(dims)}.")
+        check_positive_int("dims", dims)
         rope.check_max_wavelength(max_wavelength)
-        if not isinstance(learnable, bool):
-            raise ValueError(
-                f"`learnable` must be a bool. Received: learnable={describe(learnable)}."
-            )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"`seed` must be an integer or None. Received: seed={describe(seed)}.")
+        check_bool("learnable", learnable, expected="a bool")
+        check_integer("seed", seed, allow_none=True)
         self.dims = int(dims)
         self.max_wavelength = max_wavelength
         self.learnable = learnable

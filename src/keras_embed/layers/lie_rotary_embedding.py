@@ -1,11 +1,11 @@
 """`LieRotaryEmbedding`: rotary positions as learned Lie-group rotations (LieRE)."""
 
-import numbers
-
 import keras
 from keras import ops
 
+from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed._validation import is_integer
 from keras_embed.ops import axial_rope
 from keras_embed.ops import lie_rope
 from keras_embed.ops import rope
@@ -77,12 +77,10 @@ class LieRotaryEmbedding(keras.layers.Layer):
         # Generators and the exponential stay float32 under mixed precision.
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
-        if isinstance(dims, bool) or not isinstance(dims, numbers.Integral) or dims < 1:
-            raise ValueError(f"`dims` must be a positive integer. Received: dims={describe(dims)}.")
+        check_positive_int("dims", dims)
         rope.check_max_wavelength(max_wavelength)
         if block_size is not None and (
-            isinstance(block_size, bool)
-            or not isinstance(block_size, numbers.Integral)
+            not is_integer(block_size)
             or block_size < 2
             or block_size % 2
         ):

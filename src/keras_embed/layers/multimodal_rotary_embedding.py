@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_embed._validation import check_bool
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed.ops import multimodal_rope
@@ -104,10 +105,7 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
         }
         super().__init__(**kwargs)
         self.mrope_section = list(multimodal_rope.check_mrope_section(mrope_section))
-        if not isinstance(interleaved, bool):
-            raise ValueError(
-                f"`interleaved` must be a bool. Received: interleaved={describe(interleaved)}."
-            )
+        check_bool("interleaved", interleaved, expected="a bool")
         rope.check_max_wavelength(max_wavelength)
         check_positive_float("scaling_factor", scaling_factor)
         if rope.takes_layer_setting(rope_type, "partial_rotary_factor"):

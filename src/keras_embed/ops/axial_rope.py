@@ -19,12 +19,12 @@ ECCV 2024, https://arxiv.org/abs/2403.13298 (section 3.2, eqs. 10-13).
 """
 
 import math
-import numbers
 
 import numpy as np
 from keras import ops
 
 from keras_embed._validation import describe
+from keras_embed._validation import is_integer
 from keras_embed.ops import rope
 
 
@@ -105,9 +105,7 @@ def token_coordinates(sequence, dims, grid=None, coordinates=None):
     if (
         not isinstance(grid, (tuple, list))
         or len(grid) != dims
-        or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in grid
-        )
+        or not all(is_integer(v) and v > 0 for v in grid)
     ):
         raise ValueError(
             f"`grid` must be {dims} positive integers, one size per axis. "

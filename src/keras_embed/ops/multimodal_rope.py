@@ -20,12 +20,12 @@ https://arxiv.org/abs/2409.12191 (section 2.1, M-RoPE); Qwen3-VL (Bai et al.,
 2025, https://arxiv.org/abs/2511.21631), interleaved M-RoPE.
 """
 
-import numbers
-
 import numpy as np
 from keras import ops
 
+from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed._validation import is_integer
 from keras_embed.ops._backend import concrete_value
 
 TEXT, IMAGE, VIDEO = 0, 1, 2
@@ -37,10 +37,7 @@ def check_mrope_section(mrope_section):
         isinstance(mrope_section, (str, bytes, dict))
         or not hasattr(mrope_section, "__len__")
         or len(mrope_section) != 3
-        or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 0
-            for v in mrope_section
-        )
+        or not all(is_integer(v) and v >= 0 for v in mrope_section)
         or sum(mrope_section) == 0
     ):
         raise ValueError(
@@ -190,15 +187,7 @@ def multimodal_positions(
     >>> deltas.tolist()
     [[-3]]
     """
-    if (
-        isinstance(spatial_merge_size, bool)
-        or not isinstance(spatial_merge_size, numbers.Integral)
-        or spatial_merge_size <= 0
-    ):
-        raise ValueError(
-            "`spatial_merge_size` must be a positive integer. "
-            f"Received: spatial_merge_size={describe(spatial_merge_size)}."
-        )
+    check_positive_int("spatial_merge_size", spatial_merge_size)
     token_types = _concrete("token_types", token_types, ndim=2)
     if not np.isin(token_types, (TEXT, IMAGE, VIDEO)).all():
         raise ValueError(
