@@ -59,3 +59,16 @@ def test_vectors_commands_load_no_backend(tmp_path):
         loaded, result = loaded_modules(argv)
         assert loaded == "[]", argv
     assert "pear" in result.stdout
+
+
+def test_vectors_commands_on_a_file_big_enough_for_a_progress_bar_load_no_backend(tmp_path):
+    # Library loads draw keras' Progbar from 8 MB on; the command line must not.
+    source = tmp_path / "big.txt"
+    row = " ".join(["0.12345"] * 300)
+    with open(source, "w") as handle:
+        for index in range(3500):
+            handle.write(f"word{index} {row}\n")
+    assert source.stat().st_size > 8 << 20
+    loaded, result = loaded_modules(["vectors", "info", str(source)])
+    assert loaded == "[]"
+    assert "3500" in result.stdout

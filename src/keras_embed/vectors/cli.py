@@ -66,7 +66,8 @@ def run(args):
 
     try:
         start = time.perf_counter()
-        vectors = load(args.file, format=args.format, limit=args.limit)
+        # No bar: keras' Progbar would load a backend, which the command line never does.
+        vectors = load(args.file, format=args.format, limit=args.limit, progress=False)
         seconds = time.perf_counter() - start
         return _COMMANDS[args.vectors_command](vectors, args, seconds)
     except (OSError, ValueError, KeyError) as error:
