@@ -233,8 +233,8 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
             return kernel
         # The float32 table, not keras' bfloat16 autocast of it, under mixed policies.
         if self.tie_weights:
-            return ops.transpose(self.unpadded(stored_value(lambda: self.embeddings)))
-        return self.unpadded(stored_value(lambda: self.reverse_embeddings))
+            return ops.transpose(stored_value(lambda: self.unpadded(self.embeddings)))
+        return stored_value(lambda: self.unpadded(self.reverse_embeddings))
 
     def call(self, inputs, reverse=False):
         if reverse:
