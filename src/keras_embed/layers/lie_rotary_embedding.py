@@ -139,15 +139,9 @@ class LieRotaryEmbedding(keras.layers.Layer):
         has_heads = len(inputs.shape) == 4
         if not has_heads:
             rotations = rotations[:, :, 0]
-        compute_dtype = self.compute_dtype
-        math_dtype = "float64" if compute_dtype == "float64" else "float32"
-        if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
-            inputs = ops.cast(inputs, math_dtype)
-        rotations = ops.cast(rotations, math_dtype)
-        outputs = lie_rope.apply_rotations(inputs, rotations)
-        if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
-            outputs = ops.cast(outputs, compute_dtype)
-        return outputs
+        return rope.rotate_in_float32(
+            inputs, (rotations,), self.compute_dtype, lie_rope.apply_rotations
+        )
 
     def compute_output_shape(self, input_shape):
         self._check_shape(input_shape)

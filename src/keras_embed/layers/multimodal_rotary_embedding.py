@@ -211,16 +211,7 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
         for _ in range(rank - 3):  # broadcast over heads
             cos, sin = ops.expand_dims(cos, -2), ops.expand_dims(sin, -2)
 
-        compute_dtype = self.compute_dtype
-        math_dtype = "float64" if compute_dtype == "float64" else "float32"
-        if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
-            inputs = ops.cast(inputs, math_dtype)
-        if math_dtype != "float32":
-            cos, sin = ops.cast(cos, math_dtype), ops.cast(sin, math_dtype)
-        outputs = rope.apply_rope(inputs, cos, sin, interleaved=False)
-        if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
-            outputs = ops.cast(outputs, compute_dtype)
-        return outputs
+        return rope.rotate_in_float32(inputs, (cos, sin), self.compute_dtype, rope.apply_rope)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(len(input_shape))

@@ -339,16 +339,12 @@ class RotaryEmbedding(keras.layers.Layer):
                 cos = ops.expand_dims(cos, axis)
                 sin = ops.expand_dims(sin, axis)
 
-        compute_dtype = self.compute_dtype
-        # Rotate in float32 (float64 if asked) and round once to the compute dtype.
-        math_dtype = "float64" if compute_dtype == "float64" else "float32"
-        if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
-            inputs = ops.cast(inputs, math_dtype)
-        if math_dtype != "float32":
-            cos, sin = ops.cast(cos, math_dtype), ops.cast(sin, math_dtype)
-        outputs = rope.apply_rope(inputs, cos, sin, interleaved=self.interleaved)
-        if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
-            outputs = ops.cast(outputs, compute_dtype)
+        outputs = rope.rotate_in_float32(
+            inputs,
+            (cos, sin),
+            self.compute_dtype,
+            lambda x, cos, sin: rope.apply_rope(x, cos, sin, interleaved=self.interleaved),
+        )
         if feature_axis != rank - 1:
             outputs = ops.moveaxis(outputs, -1, feature_axis)
         return outputs

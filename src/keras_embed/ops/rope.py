@@ -13,6 +13,7 @@ in `rope_config.ROPE_TYPES`. The schedules' and the registry's public names are
 re-exported here, so `keras_embed.ops.rope` stays the one module callers import.
 """
 
+import keras
 from keras import ops
 
 from keras_embed.ops._backend import rope_kernels
@@ -208,3 +209,23 @@ def apply_rope_portable(inputs, cos, sin, interleaved=False):
     if passed is None:
         return rotated
     return ops.concatenate([rotated, passed], axis=-1)
+
+
+def rotate_in_float32(inputs, tables, compute_dtype, rotate):
+    """`rotate(inputs, *tables)` in float32 (float64 if that is the compute dtype), rounded once.
+
+    Every rotary layer rotates this way: inputs and tables are cast to the math
+    dtype where they differ from it, and the result is cast once to
+    `compute_dtype` (bfloat16 under `mixed_bfloat16`).
+    """
+    math_dtype = "float64" if compute_dtype == "float64" else "float32"
+    if keras.backend.standardize_dtype(inputs.dtype) != math_dtype:
+        inputs = ops.cast(inputs, math_dtype)
+    tables = [
+        table if keras.backend.standardize_dtype(table.dtype) == math_dtype else ops.cast(table, math_dtype)
+        for table in tables
+    ]
+    outputs = rotate(inputs, *tables)
+    if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
+        outputs = ops.cast(outputs, compute_dtype)
+    return outputs
