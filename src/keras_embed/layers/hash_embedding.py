@@ -1,16 +1,17 @@
 import keras
 from keras import ops
 
-from keras_embed.ops._ids import integer_ids
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
+from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.hashing import hash_ids
 
 _COMBINERS = ("sum", "concat")
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class HashEmbedding(keras.layers.Layer):
+class HashEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     """An embedding of any 64-bit id through a few hashed rows of one shared table.
 
     Hash embeddings (Svenstrup et al., 2017) need no vocabulary: raw user ids,
@@ -79,8 +80,9 @@ class HashEmbedding(keras.layers.Layer):
     Returns:
         The embeddings in the compute dtype.
 
-    `model.quantize("int8")` (or `"int4"`) quantizes `E`, which is a
-    `keras.layers.Embedding` sublayer; `P` stays in float.
+    `model.quantize("int8")` (or `"int4"`, or `layer.quantize(...)`)
+    quantizes `E`, which is a `keras.layers.Embedding` sublayer, and a
+    `.keras` file keeps it quantized; `P` stays in float.
 
     Example:
 
@@ -168,6 +170,7 @@ class HashEmbedding(keras.layers.Layer):
         return self.num_importance_buckets or self.num_buckets
 
     def build(self, input_shape=None):
+        self.restore_sublayer_quantization()
         self.buckets.build()
         if self.importance_weights:
             self.importance = self.add_weight(

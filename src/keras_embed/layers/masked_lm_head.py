@@ -4,6 +4,7 @@ from keras import ops
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed.layers._padded_table import PaddedTableMixin
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
@@ -39,7 +40,7 @@ def gather_positions(inputs, mask_positions):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class MaskedLMHead(PaddedTableMixin, keras.layers.Layer):
+class MaskedLMHead(SublayerQuantizationMixin, PaddedTableMixin, keras.layers.Layer):
     """Masked language model head: predicts the vocabulary at masked positions.
 
     The layer gathers the encoder outputs at `mask_positions`, passes them
@@ -113,6 +114,8 @@ class MaskedLMHead(PaddedTableMixin, keras.layers.Layer):
     # The own kernel is `(hidden, vocabulary)`, the bias `(vocabulary,)`.
     row_sharded_variables = {"output_kernel": (None, "rows"), "output_bias": ("rows",)}
 
+    shared_sublayers = ("token_embedding",)
+
     def __init__(
         self,
         vocabulary_size=None,
@@ -178,6 +181,7 @@ class MaskedLMHead(PaddedTableMixin, keras.layers.Layer):
             dtype=self.dtype_policy,
             name="intermediate_layer_norm",
         )
+        self.restore_sublayer_quantization()
         # The number of masks does not size any weight, so it stays unknown.
         self._intermediate_dense.build((inputs_shape[0], None, inputs_shape[-1]))
         self._intermediate_layer_norm.build((inputs_shape[0], None, hidden_size))

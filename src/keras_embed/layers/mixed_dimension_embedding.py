@@ -4,10 +4,11 @@ import numbers
 import keras
 from keras import ops
 
-from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 
 _LAYOUTS = ("blocks", "features")
 
@@ -117,7 +118,7 @@ def mixed_dimensions(input_dims, alpha=0.3, base_dim=64, round_to=None):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class MixedDimensionEmbedding(keras.layers.Layer):
+class MixedDimensionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     """Tables of different widths, each projected to one common width.
 
     Mixed-dimension embeddings (Ginart et al., 2021) give frequent ids (or
@@ -171,7 +172,9 @@ class MixedDimensionEmbedding(keras.layers.Layer):
         The embeddings in the compute dtype.
 
     Tables and projections are `keras.layers.Embedding` and
-    `keras.layers.Dense` sublayers, so `model.quantize("int8")` quantizes them.
+    `keras.layers.Dense` sublayers, so `model.quantize("int8")` (or
+    `layer.quantize(...)`) quantizes them, and a `.keras` file keeps them
+    quantized.
 
     Example:
 
@@ -248,6 +251,7 @@ class MixedDimensionEmbedding(keras.layers.Layer):
             self.projections.append(projection)
 
     def build(self, input_shape=None):
+        self.restore_sublayer_quantization()
         for table, projection, width in zip(self.tables, self.projections, self.dims):
             table.build()
             if projection is not None:

@@ -3,16 +3,17 @@ import math
 import keras
 from keras import ops
 
-from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 
 _OPERATIONS = ("mult", "add", "concat")
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class QREmbedding(keras.layers.Layer):
+class QREmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     """A compositional embedding from a quotient table and a remainder table.
 
     The quotient-remainder trick (Shi et al., 2020): id `i` of `input_dim`
@@ -69,7 +70,8 @@ class QREmbedding(keras.layers.Layer):
         The embeddings in the compute dtype.
 
     The tables are `keras.layers.Embedding` sublayers, so
-    `model.quantize("int8")` (or `"int4"`) quantizes both.
+    `model.quantize("int8")` (or `"int4"`, or `layer.quantize(...)`)
+    quantizes both, and a `.keras` file keeps them quantized.
 
     Example:
 
@@ -140,6 +142,7 @@ class QREmbedding(keras.layers.Layer):
         )
 
     def build(self, input_shape=None):
+        self.restore_sublayer_quantization()
         self.quotient.build()
         self.remainder.build()
         self.built = True

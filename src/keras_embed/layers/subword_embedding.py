@@ -3,10 +3,11 @@ import os
 import keras
 from keras import ops
 
-from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import check_index_range
 from keras_embed.preprocessing.subword_tokenizer import SubwordTokenizer
 from keras_embed.preprocessing.subword_tokenizer import check_ngram_lengths
 
@@ -14,7 +15,7 @@ _COMBINERS = ("mean", "sum")
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class SubwordEmbedding(keras.layers.Layer):
+class SubwordEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     """fastText's subword model as a trainable layer: a word is its row plus its n-grams.
 
     One table holds `num_words` word rows followed by `num_buckets` n-gram
@@ -64,7 +65,8 @@ class SubwordEmbedding(keras.layers.Layer):
         The word vectors in the compute dtype.
 
     The table is a `keras.layers.Embedding` sublayer, so
-    `model.quantize("int8")` (or `"int4"`) quantizes it.
+    `model.quantize("int8")` (or `"int4"`, or `layer.quantize(...)`)
+    quantizes it, and a `.keras` file keeps it quantized.
 
     Example:
 
@@ -136,6 +138,7 @@ class SubwordEmbedding(keras.layers.Layer):
         return SubwordTokenizer(vocabulary, self.minn, self.maxn, self.num_buckets, max_pieces)
 
     def build(self, input_shape=None):
+        self.restore_sublayer_quantization()
         self.table.build()
         self.built = True
 

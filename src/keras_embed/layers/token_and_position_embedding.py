@@ -2,12 +2,13 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.layers.position_embedding import PositionEmbedding
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class TokenAndPositionEmbedding(keras.layers.Layer):
+class TokenAndPositionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     """The sum of a token embedding and a learned position embedding.
 
     Token ids of shape `(..., sequence)` are embedded with a
@@ -87,6 +88,7 @@ class TokenAndPositionEmbedding(keras.layers.Layer):
         self.supports_masking = self.token_embedding.supports_masking
 
     def build(self, input_shape):
+        self.restore_sublayer_quantization()
         input_shape = tuple(input_shape)
         self.token_embedding.build(input_shape)
         self.position_embedding.build(input_shape + (self.embedding_dim,))
