@@ -5,9 +5,9 @@ temporary folder under /tmp and deleted at the end. Load times are the median
 of repeats in this one process, alternating ours and gensim; the peak memory
 of a load is measured in a fresh subprocess per loader (VmHWM minus the RSS
 before the load), and reported as a ratio to the matrix size. Saves write the
-loaded vectors back in the same format (ours: atomic, fsynced, exact `%.9g`
-text; gensim: `save_word2vec_format`, not fsynced, shortest-repr text), timed
-in alternation; the output must reload bit-identically in gensim. Their peak
+loaded vectors back in the same format (ours: atomic, exact `%.9g` text, and
+a second row with `durable=True`, fsynced; gensim: `save_word2vec_format`, not
+fsynced, shortest-repr text), timed in alternation after an `os.sync`; the output must reload bit-identically in gensim. Their peak
 memory is the VmHWM increase during the save in a fresh subprocess, the peak
 being reset after the load. Queries compare `most_similar` of one word, and
 64 words (our batched `neighbors` against 64 gensim calls: gensim has no
@@ -144,21 +144,15 @@ def save_peak_memory_mb(saver, path, output):
     return float(result[-2]), float(result[-1])
 
 
-def timed_without_fsync(save_fn):
-    """Milliseconds of `save_fn()` with `os.fsync` a no-op (after an untimed `os.sync`)."""
-    os.sync()
-    real_fsync = os.fsync
-    os.fsync = lambda fd: None
-    try:
-        start = time.perf_counter()
-        save_fn()
-        return (time.perf_counter() - start) * 1000
-    finally:
-        os.fsync = real_fsync
+def benchmark_saves(kind, path, sizes, directory, repeats, ram_directory=None):
+    """Rows for saving `path`'s vectors back in its format, ours vs gensim.
 
-
-def benchmark_saves(kind, path, sizes, directory, repeats):
-    """Rows for saving `path`'s vectors back in its format, ours vs gensim."""
+    Each save writes a fresh file: the previous outputs are deleted (and
+    everything synced) untimed before each, so neither side pays for freeing
+    the file it replaces. The saves run on the disk holding `directory` and,
+    when `ram_directory` is given, on a RAM filesystem too, where no disk
+    work blurs the time the library itself takes.
+    """
     from gensim.models import KeyedVectors
 
     count, dim = sizes[kind]
@@ -166,20 +160,33 @@ def benchmark_saves(kind, path, sizes, directory, repeats):
     suffix = ".bin" if binary else ".vec"
     ours_vectors = load(path, progress=False)
     peer_vectors = KeyedVectors.load_word2vec_format(path, binary=binary)
+    places = [("disk", directory)] + ([("RAM", ram_directory)] if ram_directory else [])
+    for where, folder in places:
+        ours_path = os.path.join(folder, "saved_ours" + suffix)
+        peer_path = os.path.join(folder, "saved_gensim" + suffix)
+
+        def settle():
+            for leftover in (ours_path, peer_path):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            os.sync()
+
+        peer_save = lambda: peer_vectors.save_word2vec_format(peer_path, binary=binary)
+        (ours_ms, _), (peer_ms, _) = alternate_loads(
+            lambda: save(ours_vectors, ours_path), peer_save, repeats, settle=settle
+        )
+        print(row(f"save word2vec {kind} {count}x{dim}, {where}", ours_ms, peer_ms))
+        if where == "disk":
+            # durable=True also waits for the disk (fsync), which gensim never does.
+            (durable_ms, _), (peer_ms, _) = alternate_loads(
+                lambda: save(ours_vectors, ours_path, durable=True), peer_save, repeats, settle=settle
+            )
+            print(row(f"save word2vec {kind} {count}x{dim}, disk, ours durable=True", durable_ms, peer_ms))
+        if folder != directory:
+            settle()
     ours_path = os.path.join(directory, "saved_ours" + suffix)
     peer_path = os.path.join(directory, "saved_gensim" + suffix)
-    (ours_ms, _), (peer_ms, _) = alternate_loads(
-        lambda: save(ours_vectors, ours_path),
-        lambda: peer_vectors.save_word2vec_format(peer_path, binary=binary),
-        repeats,
-        settle=os.sync,
-    )
-    print(row(f"save word2vec {kind} {count}x{dim}", ours_ms, peer_ms))
-    # Like with like: gensim leaves its pages to the kernel, we wait for the disk (fsync).
-    no_fsync_ms = statistics.median(
-        timed_without_fsync(lambda: save(ours_vectors, ours_path)) for _ in range(repeats)
-    )
-    print(row(f"save word2vec {kind} {count}x{dim}, ours without fsync", no_fsync_ms, peer_ms))
+    save(ours_vectors, ours_path)  # The timed loops delete outputs; this one is checked.
     reread = KeyedVectors.load_word2vec_format(ours_path, binary=binary)
     assert reread.index_to_key == ours_vectors.words
     np.testing.assert_array_equal(reread.vectors, ours_vectors.matrix)
@@ -193,7 +200,8 @@ def benchmark_saves(kind, path, sizes, directory, repeats):
         f"{(matrix_mb + ours_mb) / matrix_mb:.2f} | {(matrix_mb + peer_mb) / matrix_mb:.2f} | - |"
     )
     for leftover in (ours_path, peer_path):
-        os.remove(leftover)
+        if os.path.exists(leftover):
+            os.remove(leftover)
 
 
 def main(argv=None):
@@ -206,6 +214,10 @@ def main(argv=None):
         return
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
     directory = tempfile.mkdtemp(prefix="bench_vectors_", dir="/tmp")
+    # Saves are timed on a RAM filesystem as well, where there is one.
+    ram_directory = None
+    if os.path.isdir("/dev/shm"):
+        ram_directory = tempfile.mkdtemp(prefix="bench_vectors_", dir="/dev/shm")
     try:
         binary, text = make_files(directory, sizes, np.random.default_rng(0))
         if not args.no_header:
@@ -229,7 +241,14 @@ def main(argv=None):
 
         for kind, path in (("binary", binary), ("text", text)):
             # gensim writes text at ~2 us per number: one save of 200k x 300 takes minutes.
-            benchmark_saves(kind, path, sizes, directory, 3 if args.quick or kind == "binary" else 1)
+            benchmark_saves(
+                kind,
+                path,
+                sizes,
+                directory,
+                3 if args.quick or kind == "binary" else 1,
+                ram_directory=ram_directory,
+            )
 
         ours_vectors = load(binary, progress=False)
         peer_vectors = KeyedVectors.load_word2vec_format(binary, binary=True)
@@ -255,6 +274,8 @@ def main(argv=None):
         print(row(f"most_similar 64 words, topn=10, batched ({count}x{dim})", ours_ms, peer_ms))
     finally:
         shutil.rmtree(directory, ignore_errors=True)
+        if ram_directory:
+            shutil.rmtree(ram_directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -119,9 +119,10 @@ def test_symbolic_link_is_written_through_as_open_does(tmp_path, vectors):
 # Atomicity --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("durable", [False, True])
 @pytest.mark.parametrize("name, format", [("v.bin", None), ("v.vec", None), ("g.txt", "glove")])
 def test_write_interrupted_midway_keeps_the_old_file_and_leaves_no_temporary(
-    tmp_path, vectors, monkeypatch, name, format
+    tmp_path, vectors, monkeypatch, name, format, durable
 ):
     format = format or formats._SAVE_SUFFIXES[os.path.splitext(name)[1]]
     real_writer = formats.WRITERS[format]
@@ -135,9 +136,61 @@ def test_write_interrupted_midway_keeps_the_old_file_and_leaves_no_temporary(
 
     monkeypatch.setitem(formats.WRITERS, format, dies_midway)
     with pytest.raises(KeyboardInterrupt):
-        save(vectors, str(path), format=format)
+        save(vectors, str(path), format=format, durable=durable)
     assert os.listdir(tmp_path) == [name]
     assert path.read_bytes() == b"old content"
+
+
+# Durability -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fsynced(monkeypatch):
+    """The paths `os.fsync` was called on during the test (files and folders)."""
+    paths = []
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        paths.append(os.path.realpath(f"/proc/self/fd/{descriptor}"))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    return paths
+
+
+@pytest.mark.parametrize("name, format", FILE_FORMATS + [("native", None)])
+def test_save_waits_for_the_disk_only_when_durable(tmp_path, vectors, fsynced, name, format):
+    path = tmp_path / name
+    save(vectors, str(path), format=format)
+    assert fsynced == []
+    save(vectors, str(path), format=format, durable=True)
+    # The data reaches the disk before the rename, the rename after it.
+    assert fsynced[-1] == str(tmp_path)
+    data = [synced for synced in fsynced if synced != str(tmp_path)]
+    if name == "native":
+        assert {os.path.basename(synced) for synced in data} >= {
+            "vectors.npy", "vocab.txt", "meta.json"
+        }
+    else:
+        assert len(data) == 1 and os.path.basename(data[0]).endswith(".partial")
+    assert load(str(path), format=format).words == vectors.words
+
+
+def test_convert_command_durable_flag_fsyncs(tmp_path, vectors, fsynced):
+    from test_cli import run_cli
+
+    source = str(tmp_path / "v.bin")
+    save(vectors, source)
+    assert run_cli("convert", source, str(tmp_path / "out.vec")) == 0
+    assert fsynced == []
+    assert run_cli("convert", source, str(tmp_path / "out.vec"), "--durable") == 0
+    assert fsynced[-1] == str(tmp_path)
+
+
+def test_durable_must_be_a_bool(tmp_path, vectors):
+    with pytest.raises(ValueError, match=r"`durable` must be True or False. Received: durable=1"):
+        save(vectors, str(tmp_path / "v.bin"), durable=1)
+    assert os.listdir(tmp_path) == []
 
 
 def test_refused_word_in_a_later_block_names_its_row_and_leaves_nothing(tmp_path, monkeypatch):

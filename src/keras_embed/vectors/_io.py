@@ -322,13 +322,15 @@ def sync_directory(directory):
 
 
 @contextlib.contextmanager
-def atomic_output(path, compress=None):
+def atomic_output(path, compress=None, durable=False):
     """Write to a temporary file beside `path`, then rename it into place.
 
     Yields a binary file object; compressed with gzip/bz2/xz when `path` ends
-    in .gz/.bz2/.xz (or as `compress` says). The data is fsynced before the
-    rename and the rename after, so after a crash `path` holds the old file or
-    the complete new one; a failure (an exception) removes the temporary file.
+    in .gz/.bz2/.xz (or as `compress` says). Until the rename `path` holds
+    the old file (or nothing), and a failure (an exception) removes the
+    temporary file. With `durable=True` the data is also fsynced before the
+    rename and the directory after it, so the new file survives a power loss
+    as soon as this returns (see `keras_embed.vectors.save`).
 
     The file gets the permissions `open(path, "w")` would give it: a new file
     `0o666` less the umask, an existing file its current permission bits (its
@@ -344,20 +346,24 @@ def atomic_output(path, compress=None):
     try:
         if mode is not None:
             os.chmod(temporary, mode)
-        with io.BufferedWriter(_EagerWriteback(handles[0], "wb"), 1 << 20) as raw:
+        # Early writeback only pays when we wait for the disk at the end.
+        file_class = _EagerWriteback if durable else io.FileIO
+        with io.BufferedWriter(file_class(handles[0], "wb"), 1 << 20) as raw:
             if opener is None:
                 yield raw
             else:
                 with opener(raw, "wb") as stream:
                     yield stream
-            raw.flush()
-            os.fsync(raw.fileno())
+            if durable:
+                raw.flush()
+                os.fsync(raw.fileno())
         os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temporary)
         raise
-    sync_directory(os.path.dirname(target))
+    if durable:
+        sync_directory(os.path.dirname(target))
 
 
 def decode_words(raw_words, path, encoding_errors, where):

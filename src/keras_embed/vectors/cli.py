@@ -46,6 +46,11 @@ def add_subparser(subparsers):
         default=None,
         help="significant digits per value in a text output, 1-9 (default: 9, exact float32)",
     )
+    convert.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync OUTPUT and its folder before exiting (survives a power loss)",
+    )
 
     neighbors = actions.add_parser("neighbors", help="print the nearest neighbours of words")
     neighbors.add_argument("file")
@@ -103,7 +108,7 @@ def _convert(vectors, args, seconds):
     from keras_embed.vectors.formats import save
 
     start = time.perf_counter()
-    save(vectors, args.output, format=args.to, precision=args.precision)
+    save(vectors, args.output, format=args.to, precision=args.precision, durable=args.durable)
     print(
         f"wrote {len(vectors)} x {vectors.dim} vectors to {args.output} "
         f"(read in {seconds:.2f} s, written in {time.perf_counter() - start:.2f} s)"

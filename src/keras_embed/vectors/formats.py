@@ -110,15 +110,25 @@ def _is_text_vector_line(body, dim):
     return bool(numbers) and set(numbers) <= _NUMBER_TEXT and any(48 <= c <= 57 for c in numbers)
 
 
-def save(vectors, path, format=None, precision=None):
+def save(vectors, path, format=None, precision=None, durable=False):
     """Write `vectors` to `path` in a format gensim and fastText read back.
 
     The file is written under a temporary name beside `path` (created as
     `open` would create it, so it gets the same permissions: `0o666` less the
-    umask for a new file; a file that is replaced keeps its permission bits),
-    fsynced, and renamed into place at the end: a failure or a crash never
-    leaves a half-written file, and a failed save removes its temporary file.
+    umask for a new file; a file that is replaced keeps its permission bits)
+    and renamed into place at the end: an exception, a crash or `kill -9`
+    during the write never leaves a half-written file at `path` (it holds the
+    old file, or nothing), and a failed save removes its temporary file.
     A path that is a symbolic link is written through, as `open` does.
+
+    Durability is a separate promise, and `durable=True` makes it: the file
+    is fsynced before the rename and its folder after, so a power loss or
+    kernel crash right after `save` returns cannot lose it. It waits for the
+    disk, which costs about as much again as the write on a busy disk; by
+    default, as gensim, numpy and keras do, the kernel writes the pages back
+    in its own time (ext4, mounted with its defaults, writes the data of a
+    file that replaces another by rename before it commits the rename, so
+    there the old or the new file survives a power loss even so).
 
     Text formats write each value as float32 with `"%.9g"`: 9 significant
     digits, the fewest that read back to the same float32 for every value (the
@@ -135,6 +145,8 @@ def save(vectors, path, format=None, precision=None):
             text, no suffix native.
         precision: significant digits of each value in a text format (1 to
             9), or None for 9 (exact).
+        durable: bool. Whether to fsync the file and its folder before
+            returning. Defaults to `False`.
 
     Example:
 
@@ -156,6 +168,8 @@ def save(vectors, path, format=None, precision=None):
     path = os.fspath(path)
     name = canonical_format(format, for_saving=True)
     precision = check_precision(precision)
+    if not isinstance(durable, bool):
+        raise ValueError(f"`durable` must be True or False. Received: durable={durable!r}.")
     if name is None:
         stem = path
         for suffix in _COMPRESSION_SUFFIXES:
@@ -176,8 +190,8 @@ def save(vectors, path, format=None, precision=None):
     if name != "native" and vectors.dim == 0:
         raise ValueError(f"Cannot save vectors of dimension 0 to {path!r} as {name!r}.")
     if name == "native":
-        native.write(vectors, path, subwords=vectors.subwords)
+        native.write(vectors, path, subwords=vectors.subwords, durable=durable)
         return
     options = {"precision": precision} if name in TEXT_FORMATS else {}
-    with atomic_output(path) as stream:
+    with atomic_output(path, durable=durable) as stream:
         WRITERS[name](vectors, stream, path, **options)

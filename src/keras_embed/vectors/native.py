@@ -92,10 +92,11 @@ def read(path, limit, dtype, encoding_errors):
     return Loaded(words, matrix, lambda row: f"{vocabulary_where} line {row + 1}", subwords, meta)
 
 
-def write(vectors, path, subwords=None):
+def write(vectors, path, subwords=None, durable=False):
     """Write the directory atomically: build it beside `path`, then rename.
 
-    Files are fsynced before the rename. The directory and its files get the
+    With `durable=True` its files are fsynced before the rename, the folder
+    holding it after. The directory and its files get the
     permissions `os.mkdir` and `open(..., "w")` give under the umask; a
     directory that is replaced keeps its permission bits.
     """
@@ -104,16 +105,17 @@ def write(vectors, path, subwords=None):
     try:
         if os.path.isdir(path):
             os.chmod(staging, stat.S_IMODE(os.stat(path).st_mode))
-        _write_durably(
+        _write_file(
             os.path.join(staging, MATRIX_FILE),
             lambda handle: np.save(handle, np.asarray(vectors.matrix)),
+            durable,
         )
         words = vectors.words
         if any("\\" in word or "\n" in word or "\r" in word for word in words):
             words = [_escape(word) for word in words]
         vocabulary = ("\n".join(words) + "\n").encode("utf-8") if words else b""
-        _write_durably(
-            os.path.join(staging, VOCABULARY_FILE), lambda handle: handle.write(vocabulary)
+        _write_file(
+            os.path.join(staging, VOCABULARY_FILE), lambda handle: handle.write(vocabulary), durable
         )
         meta = {
             "format": FORMAT_NAME,
@@ -123,9 +125,10 @@ def write(vectors, path, subwords=None):
             "dtype": str(np.asarray(vectors.matrix[:0]).dtype),
         }
         if subwords is not None:
-            _write_durably(
+            _write_file(
                 os.path.join(staging, NGRAMS_FILE),
                 lambda handle: np.save(handle, np.asarray(subwords.ngram_matrix)),
+                durable,
             )
             meta["subwords"] = {
                 "kind": "fasttext",
@@ -133,24 +136,28 @@ def write(vectors, path, subwords=None):
                 "maxn": subwords.maxn,
                 "bucket": subwords.bucket,
             }
-        _write_durably(
+        _write_file(
             os.path.join(staging, META_FILE),
             lambda handle: handle.write(json.dumps(meta, indent=1).encode("utf-8")),
+            durable,
         )
-        sync_directory(staging)
+        if durable:
+            sync_directory(staging)
         _replace_directory(staging, path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    sync_directory(os.path.dirname(path))
+    if durable:
+        sync_directory(os.path.dirname(path))
 
 
-def _write_durably(path, write):
-    """Create `path` as `open(path, "wb")` does, `write(handle)`, then fsync."""
+def _write_file(path, write, durable):
+    """Create `path` as `open(path, "wb")` does and `write(handle)`; fsync if `durable`."""
     with open(path, "wb") as handle:
         write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def _replace_directory(staging, path):

@@ -291,11 +291,11 @@ class Vectors:
 
     # Saving -------------------------------------------------------------------
 
-    def save(self, path, format=None, precision=None):
+    def save(self, path, format=None, precision=None, durable=False):
         """Write the vectors to `path` (see `keras_embed.vectors.save`)."""
         from keras_embed.vectors.formats import save
 
-        save(self, path, format=format, precision=precision)
+        save(self, path, format=format, precision=precision, durable=durable)
 
 
 class DuplicateWordError(ValueError):
