@@ -368,7 +368,8 @@ def test_grain_pipeline_masks_batches_as_eager_calls_do():
         .batch(3)
         .map(make_masker(mask_selection_length=4, seed=5))
     )
-    batches = list(dataset)
+    # In order, without grain's reader threads (which call `map` in any order).
+    batches = list(dataset.to_iter_dataset(grain.ReadOptions(num_threads=0)))
     eager = make_masker(mask_selection_length=4, seed=5)
     expected = [eager(sequences[:3]), eager(sequences[3:])]
     assert len(batches) == 2
@@ -376,6 +377,62 @@ def test_grain_pipeline_masks_batches_as_eager_calls_do():
         for key in reference:
             assert isinstance(batch[key], np.ndarray)
             np.testing.assert_array_equal(batch[key], reference[key])
+
+
+def test_random_map_draws_from_the_given_generator_as_a_seeded_call_does():
+    sequences = np.random.default_rng(8).integers(2, 100, size=(3, 10))
+    from_generator = make_masker(mask_selection_length=4, seed=1).random_map(
+        sequences, np.random.default_rng(5)
+    )
+    seeded = make_masker(mask_selection_length=4, seed=5)(sequences)
+    for key in seeded:
+        np.testing.assert_array_equal(from_generator[key], seeded[key])
+
+
+def test_grain_random_map_gives_the_same_masks_under_reader_threads():
+    grain = pytest.importorskip("grain")
+    sequences = np.random.default_rng(8).integers(2, 100, size=(12, 10))
+
+    def masked(seed):
+        masker = make_masker(mask_selection_length=4, seed=0)
+        dataset = grain.MapDataset.source(list(sequences)).batch(3)
+        return dataset.random_map(masker.random_map, seed=seed)
+
+    threaded = list(masked(seed=3))  # grain's default reader threads
+    in_order = [masked(seed=3)[index] for index in range(4)]
+    other_seed = list(masked(seed=4))
+    assert len(threaded) == 4
+    for index, (batch, reference) in enumerate(zip(threaded, in_order)):
+        for key in reference:
+            np.testing.assert_array_equal(batch[key], reference[key])
+        # The labels are the batch's own original tokens at the masked positions.
+        original = sequences[3 * index : 3 * index + 3]
+        labels = np.take_along_axis(original, batch["mask_positions"], axis=1)
+        real = batch["mask_weights"] > 0
+        assert real.any()
+        np.testing.assert_array_equal(batch["mask_ids"][real], labels[real])
+    assert any(
+        not np.array_equal(batch["mask_positions"], other["mask_positions"])
+        for batch, other in zip(threaded, other_seed)
+    )
+
+
+@pytest.mark.parametrize(
+    "inputs, rng, match",
+    [
+        ([[2, 3, 4]], 5, r"`rng` must be a numpy.random.Generator .* Received: rng=5"),
+        ([[2, 3, 4]], np.random.RandomState(0), r"`rng` must be a numpy.random.Generator"),
+    ],
+)
+def test_random_map_refuses_what_is_not_a_generator(inputs, rng, match):
+    with pytest.raises(ValueError, match=match):
+        make_masker().random_map(inputs, rng)
+
+
+def test_random_map_refuses_tensors():
+    ids = keras.ops.convert_to_tensor(np.array([[2, 3, 4]]))
+    with pytest.raises(ValueError, match=r"`random_map` masks numpy arrays or lists"):
+        make_masker().random_map(ids, np.random.default_rng(0))
 
 
 def test_backend_tensor_input_gives_the_same_masks_as_numpy():

@@ -94,6 +94,11 @@ class MaskedLMHead(SublayerQuantizationMixin, PaddedTableMixin, keras.layers.Lay
     Returns:
         `(batch, masks, vocabulary_size)` logits (or `activation` of them).
 
+    `model.quantize("int8")` (or `"int4"`) quantizes the intermediate dense
+    and a `token_embedding` in the model; a `.keras` file keeps them
+    quantized. The own output kernel (without `token_embedding`) and the
+    bias stay in float.
+
     Example:
 
     >>> import numpy as np

@@ -45,6 +45,9 @@ class TokenAndPositionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     Returns:
         Tensor of shape `(..., sequence, embedding_dim)` in the compute dtype.
 
+    `model.quantize("int8")` (or `"int4"`, or `layer.quantize(...)`)
+    quantizes the token table, and a `.keras` file keeps it quantized.
+
     Example:
 
     >>> import numpy as np

@@ -56,7 +56,9 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
     reproducible; without one, the layer seeds itself from numpy's global
     generator, so `keras.utils.set_random_seed` also makes it reproducible.
     In `tf.data`, reproducibility needs a deterministic call order, i.e. `map`
-    without `num_parallel_calls`.
+    without `num_parallel_calls`; grain reads with threads by default, so use
+    `dataset.random_map(masker.random_map, seed=...)` there (see
+    `random_map`).
 
     Args:
         vocabulary_size: int, the number of token ids; ids lie in
@@ -201,12 +203,46 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             for key, value in outputs.items()
         }
 
-    def _mask_padded_rows(self, rows, lengths):
+    def random_map(self, inputs, rng):
+        """Mask `inputs` with draws from `rng`: the form of grain's `random_map`.
+
+        grain reads with threads by default, so calls through
+        `dataset.map(masker)` reach the layer in any order and take their
+        draws from its one generator in that order: each mask is right, but
+        which sequence gets which mask can change from run to run.
+        `dataset.random_map(masker.random_map, seed=...)` lets grain hand every
+        element its own generator, derived from the seed and the element's
+        index, so the masks are reproducible however grain schedules the work.
+
+        Args:
+            inputs: numpy ids (or lists), batched or not, as for a call.
+            rng: a `numpy.random.Generator` (grain passes one per element).
+
+        Returns:
+            The outputs of a call, in numpy.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(
+                "`rng` must be a numpy.random.Generator (grain's `random_map` passes one). "
+                f"Received: rng={describe(rng)}."
+            )
+        if not _is_host_value(inputs):
+            raise ValueError(
+                "`random_map` masks numpy arrays or lists (a grain pipeline's elements); call "
+                f"the layer on tensors instead. Received: inputs of type {type(inputs).__name__}."
+            )
+        rows, lengths, batched, rectangular = self._to_padded_rows(inputs)
+        masked = self._mask_padded_rows(rows, lengths, rng)
+        return self._format_eager_outputs(masked, lengths, batched, rectangular)
+
+    def _mask_padded_rows(self, rows, lengths, generator=None):
         """The masking itself, in numpy, on zero-padded rows.
 
         Args:
             rows: int64 `(batch, length)`, each row valid up to its length.
             lengths: int64 `(batch,)`.
+            generator: the `numpy.random.Generator` to draw from; the
+                layer's own when `None`.
 
         Returns:
             `token_ids` `(batch, length)`, `mask_positions`, `mask_ids`
@@ -232,14 +268,15 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
         # Uniform without replacement: sort random keys, unselectable ones last,
         # and pick the first `count` of each row.
-        sort_keys = self._generator.random((batch_size, length))
+        generator = self._generator if generator is None else generator
+        sort_keys = generator.random((batch_size, length))
         sort_keys[~selectable] = 2.0
         order = np.argsort(sort_keys, axis=1, kind="stable")
         picked = np.zeros((batch_size, length), dtype=bool)
         np.put_along_axis(picked, order, columns[None, :] < counts[:, None], axis=1)
 
-        replacement_draws = self._generator.random((batch_size, length))
-        random_tokens = self._generator.integers(0, self.vocabulary_size, (batch_size, length))
+        replacement_draws = generator.random((batch_size, length))
+        random_tokens = generator.integers(0, self.vocabulary_size, (batch_size, length))
         becomes_mask = picked & (replacement_draws < self.mask_token_rate)
         becomes_random = (
             picked

@@ -96,9 +96,9 @@ def write(vectors, path, subwords=None, durable=False):
     """Write the directory atomically: build it beside `path`, then rename.
 
     With `durable=True` its files are fsynced before the rename, the folder
-    holding it after. The directory and its files get the
-    permissions `os.mkdir` and `open(..., "w")` give under the umask; a
-    directory that is replaced keeps its permission bits.
+    holding it after. The directory and its files get the permissions
+    `os.mkdir` and `open(..., "w")` give under the umask; a directory that is
+    replaced keeps its permission bits.
     """
     path = os.path.abspath(os.fspath(path))
     staging = create_beside(path, lambda name: os.mkdir(name, 0o777))
