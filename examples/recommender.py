@@ -15,7 +15,7 @@ We report recall@10 on held-out clicks (each evaluated user's last click, scored
 against every item) for the model and for "recommend the 10 most popular items",
 plus the median training step time.
 
-    KERAS_BACKEND=jax python examples/recommender.py              # 10M users, a few minutes
+    KERAS_BACKEND=jax python examples/recommender.py              # 10M users, ~2 minutes
     KERAS_BACKEND=jax python examples/recommender.py --users 100000 --clicks 200000
 """
 
