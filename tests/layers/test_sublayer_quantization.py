@@ -138,6 +138,19 @@ def test_quantize_on_the_layer_quantizes_its_sublayers():
     assert not np.array_equal(after, before)
 
 
+def test_an_unbuilt_layer_from_a_quantized_config_keeps_the_record():
+    layer = QREmbedding(60, 8, 7)
+    layer.build()
+    layer.quantize("int8")
+    config = layer.get_config()
+    assert set(config["quantized_sublayers"]) == {"quotient", "remainder"}
+    clone = QREmbedding.from_config(config)
+    assert clone.get_config() == config  # Before it is built, too.
+    clone.build()
+    assert clone.quotient.quantization_mode == "int8"
+    assert clone.get_config() == config
+
+
 def test_a_float_layer_records_nothing():
     assert "quantized_sublayers" not in HashEmbedding(64, 8).get_config()
 

@@ -89,7 +89,8 @@ class SublayerQuantizationMixin:
 
     def get_config(self):
         config = super().get_config()
-        recorded = {}
+        # Entries read from a config but not yet applied (the layer is not built) stay.
+        recorded = dict(self._recorded_sublayer_quantization)
         for path, sublayer in self._owned_sublayers():
             if sublayer.quantization_mode is None:
                 continue
