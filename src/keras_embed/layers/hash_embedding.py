@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_choice
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
@@ -128,23 +130,14 @@ class HashEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         self.num_importance_buckets = check_positive_int(
             "num_importance_buckets", num_importance_buckets, allow_none=True
         )
-        for name, value in (
-            ("importance_weights", importance_weights),
-            ("id_pairs", id_pairs),
-            ("mask_zero", mask_zero),
-        ):
-            if not isinstance(value, bool):
-                raise ValueError(
-                    f"`{name}` must be True or False. Received: {name}={describe(value)}."
-                )
+        check_bool("importance_weights", importance_weights)
+        check_bool("id_pairs", id_pairs)
+        check_bool("mask_zero", mask_zero)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
             raise ValueError(
                 f"`seed` must be an integer in [0, 2**32). Received: seed={describe(seed)}."
             )
-        if combiner not in _COMBINERS:
-            raise ValueError(
-                f"`combiner` must be one of {_COMBINERS}. Received: combiner={describe(combiner)}."
-            )
+        check_choice("combiner", combiner, _COMBINERS)
         self.importance_weights = importance_weights
         self.seed = seed
         self.combiner = combiner

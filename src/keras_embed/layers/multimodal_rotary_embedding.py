@@ -8,6 +8,7 @@ from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed.ops import multimodal_rope
 from keras_embed.ops import rope
+from keras_embed.ops import rope_config
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
 
@@ -258,13 +259,7 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
             ValueError: no `mrope_section` and an unknown model type, or what
                 `RotaryEmbedding.from_hf_config` rejects.
         """
-        if hasattr(config, "to_dict") and not isinstance(config, dict):
-            config = config.to_dict()
-        if not isinstance(config, dict):
-            raise ValueError(
-                "`config` must be a dict or a transformers config. "
-                f"Received: config={describe(config)}."
-            )
+        config = rope_config.hf_config_dict(config)
         model_type = str(config.get("model_type", ""))
         text_config = dict(config.get("text_config") or config)
         text_config.setdefault("model_type", model_type)

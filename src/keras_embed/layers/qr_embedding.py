@@ -3,6 +3,8 @@ import math
 import keras
 from keras import ops
 
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_choice
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
@@ -100,19 +102,13 @@ class QREmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         self.input_dim = check_positive_int("input_dim", input_dim)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.num_collisions = check_positive_int("num_collisions", num_collisions)
-        if operation not in _OPERATIONS:
-            raise ValueError(
-                f"`operation` must be one of {_OPERATIONS}. Received: operation={describe(operation)}."
-            )
+        check_choice("operation", operation, _OPERATIONS)
         if operation == "concat" and output_dim < 2:
             raise ValueError(
                 "`output_dim` must be at least 2 with operation='concat' (each table "
                 f"gets part of it). Received: output_dim={describe(output_dim)}."
             )
-        if not isinstance(mask_zero, bool):
-            raise ValueError(
-                f"`mask_zero` must be True or False. Received: mask_zero={describe(mask_zero)}."
-            )
+        check_bool("mask_zero", mask_zero)
         self.operation = operation
         self.mask_zero = mask_zero
         self.supports_masking = mask_zero

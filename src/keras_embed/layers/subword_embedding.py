@@ -3,6 +3,8 @@ import os
 import keras
 from keras import ops
 
+from keras_embed._validation import check_bool
+from keras_embed._validation import check_choice
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
@@ -101,14 +103,8 @@ class SubwordEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         self.num_buckets = check_positive_int("num_buckets", num_buckets)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.minn, self.maxn = check_ngram_lengths(minn, maxn)
-        if combiner not in _COMBINERS:
-            raise ValueError(
-                f"`combiner` must be one of {_COMBINERS}. Received: combiner={describe(combiner)}."
-            )
-        if not isinstance(mask_empty, bool):
-            raise ValueError(
-                f"`mask_empty` must be True or False. Received: mask_empty={describe(mask_empty)}."
-            )
+        check_choice("combiner", combiner, _COMBINERS)
+        check_bool("mask_empty", mask_empty)
         self.combiner = combiner
         self.mask_empty = mask_empty
         self.supports_masking = mask_empty

@@ -257,6 +257,18 @@ def _first_given(*values):
     return next((value for value in values if value is not None), None)
 
 
+def hf_config_dict(config):
+    """`config` (a dict or a transformers config) as a dict."""
+    if hasattr(config, "to_dict") and not isinstance(config, dict):
+        config = config.to_dict()
+    if not isinstance(config, dict):
+        raise ValueError(
+            "`config` must be a dict or a transformers config. "
+            f"Received: config={describe(config)}."
+        )
+    return config
+
+
 def arguments_from_hf_config(config, layer_type=None, type_aliases=None):
     """Rotary layer arguments from a transformers config, and its rope parameters.
 
@@ -279,13 +291,7 @@ def arguments_from_hf_config(config, layer_type=None, type_aliases=None):
         (`max_wavelength`, `scaling_factor`, `rope_type`, `partial_rotary_factor`
         and the scheme's parameters) and the raw rope parameters dict read.
     """
-    if hasattr(config, "to_dict") and not isinstance(config, dict):
-        config = config.to_dict()
-    if not isinstance(config, dict):
-        raise ValueError(
-            "`config` must be a dict or a transformers config. "
-            f"Received: config={describe(config)}."
-        )
+    config = hf_config_dict(config)
     parameters = config.get("rope_parameters")
     if parameters is None:
         parameters = dict(config.get("rope_scaling") or {})

@@ -3,6 +3,7 @@
 import os
 import struct
 
+from keras_embed._validation import check_bool
 from keras_embed._validation import describe
 from keras_embed.vectors import fasttext_bin, glove, native, word2vec
 from keras_embed.vectors._io import Source, atomic_output, file_error
@@ -168,8 +169,7 @@ def save(vectors, path, format=None, precision=None, durable=False):
     path = os.fspath(path)
     name = canonical_format(format, for_saving=True)
     precision = check_precision(precision)
-    if not isinstance(durable, bool):
-        raise ValueError(f"`durable` must be True or False. Received: durable={durable!r}.")
+    check_bool("durable", durable)
     if name is None:
         stem = path
         for suffix in _COMPRESSION_SUFFIXES:
