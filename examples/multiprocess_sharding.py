@@ -19,8 +19,7 @@ Every process builds the same model under the same
 `keras.distribution.ModelParallel`: the mesh `(batch, model)` puts the
 processes along `batch` (each feeds its own slice of the global batch) and
 the devices of a process along `model`, so each table is split into
-4 row blocks, its 50257 rows padded to 50260 (see "Sharding tables" in the
-README).
+4 row blocks, its 50257 rows padded to 50260 (see docs/sharding.md).
 """
 
 import argparse

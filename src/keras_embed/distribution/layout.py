@@ -58,7 +58,7 @@ def embedding_layout_map(model_or_layers, mesh, model_axis="model", data_axis=No
 
     Padding: a table whose rows the model axis does not divide is stored
     padded to the next multiple when it is created under the distribution
-    (see "Sharding tables" in the README); that happens whatever map
+    (see docs/sharding.md); that happens whatever map
     shards it, this one or yours.
 
     Args:

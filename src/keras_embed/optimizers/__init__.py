@@ -4,7 +4,7 @@
 of their keras namesakes and update dense variables bit-for-bit as keras
 does. A table built with `sparse=True` (`keras_embed.layers.Embedding`,
 `EmbeddingBag`) is updated only on the rows a step looked up; see
-`keras_embed.ops.row_sparse` for how, and the README's "Training huge tables".
+`keras_embed.ops.row_sparse` for how, and docs/sparse.md.
 """
 
 from keras_embed.optimizers.adagrad import Adagrad  # noqa: F401
