@@ -8,13 +8,10 @@ import pytest
 from embed_testing import assert_config_round_trip, assert_saves_and_loads, to_numpy
 
 from keras_embed.layers import ReversibleEmbedding
-from keras_embed.vectors import (
-    SemiFrozenReversibleEmbedding,
-    Vectors,
-    align_vectors,
-    embedding_from_vectors,
-    from_layer,
-)
+from keras_embed.layers import SemiFrozenReversibleEmbedding
+from keras_embed.vectors import Vectors, align_vectors, from_layer
+
+embedding_from_vectors = ReversibleEmbedding.from_vectors
 
 WORDS = ["the", "cat", "Paris", "sat"]
 MATRIX = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
@@ -225,6 +222,14 @@ def test_semi_frozen_layer_keeps_its_registered_name_and_public_homes():
     assert keras.saving.get_registered_name(SemiFrozenReversibleEmbedding) == (
         "keras_embed>SemiFrozenReversibleEmbedding"
     )
+
+
+@pytest.mark.parametrize("name", ["SemiFrozenReversibleEmbedding", "embedding_from_vectors"])
+def test_layer_names_the_vectors_package_no_longer_exports_say_where_they_moved(name):
+    import keras_embed.vectors
+
+    with pytest.raises(AttributeError, match=f"{name}` moved to `keras_embed.layers"):
+        getattr(keras_embed.vectors, name)
 
 
 def test_semi_frozen_model_saved_by_version_0_1_loads(tmp_path):

@@ -1,8 +1,8 @@
 """What every keras-embed table layer shares about sharding (private)."""
 
 import keras
-from keras.src.backend.common.name_scope import current_path
 
+from keras_embed._keras_internals import current_path
 from keras_embed.ops import row_padding
 
 

@@ -133,7 +133,7 @@ class ReversibleQuantizationMixin:
         dtype = self.compute_dtype
         values = ops.take(self._embeddings, ids, axis=0)  # (..., d) or (..., ceil(d/2))
         if self.quantization_mode == "int4":
-            values = quantization.unpack_int4(values, self.output_dim, axis=-1)
+            values = keras.quantizers.unpack_int4(values, self.output_dim, axis=-1)
         scale = ops.take(self.embeddings_scale, ids, axis=0)  # (...) or (..., groups)
         if self._grouped():
             zero = ops.take(self.embeddings_zero, ids, axis=0)
@@ -145,7 +145,7 @@ class ReversibleQuantizationMixin:
         if self.tie_weights:
             values = self._embeddings  # (V, d) or packed (V, ceil(d/2))
             if self.quantization_mode == "int4":
-                values = quantization.unpack_int4(values, self.output_dim, axis=-1)
+                values = keras.quantizers.unpack_int4(values, self.output_dim, axis=-1)
             if self._grouped():
                 table = quantization.dequantize_grouped(
                     values, self.embeddings_scale, self.embeddings_zero, self.g_idx, -1, dtype
@@ -157,7 +157,7 @@ class ReversibleQuantizationMixin:
             return ops.transpose(table)
         values = self.reverse_embeddings  # (d, V) or packed (ceil(d/2), V)
         if self.quantization_mode == "int4":
-            values = quantization.unpack_int4(values, self.output_dim, axis=0)
+            values = keras.quantizers.unpack_int4(values, self.output_dim, axis=0)
         if self._grouped():
             return quantization.dequantize_grouped(
                 values, self.reverse_embeddings_scale, self.reverse_embeddings_zero,
@@ -183,7 +183,7 @@ class ReversibleQuantizationMixin:
         else:
             values, scale = self.reverse_embeddings, self.reverse_embeddings_scale
         if self.quantization_mode == "int4":
-            values = quantization.unpack_int4(values, self.output_dim, axis=0)
+            values = keras.quantizers.unpack_int4(values, self.output_dim, axis=0)
         if self.inputs_quantizer:
             inputs, inputs_scale = self.inputs_quantizer(inputs)
         else:

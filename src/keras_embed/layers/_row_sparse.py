@@ -9,6 +9,9 @@ import weakref
 
 from keras import ops
 
+from keras_embed._keras_internals import call_training_flag
+from keras_embed._keras_internals import get_stateless_scope
+from keras_embed._keras_internals import in_stateless_scope
 from keras_embed._validation import describe
 from keras_embed.ops import row_sparse
 
@@ -25,31 +28,6 @@ def check_sparse_compatible(embeddings_regularizer, embeddings_constraint):
                 f"training never touches as a whole; pass {name}=None with sparse=True. "
                 f"Received: {name}={describe(value)}."
             )
-
-
-def uncast_value(variable):
-    """The variable's value in its own dtype, even inside a mixed-precision layer call.
-
-    `variable.value` in a layer call under `mixed_bfloat16` is the whole
-    table cast to bfloat16: a full-table temporary that sparse training avoids.
-    """
-    from keras.src.backend import AutocastScope
-
-    with AutocastScope(None):
-        return variable.value
-
-
-def call_training_flag():
-    """`training` of the current layer call: True, False, or None when nobody said.
-
-    Keras' JAX trainer runs a model's `call` directly (`stateless_call`), so
-    inside a subclassed model whose `call` takes no `training` argument the
-    layers of a training step see None.
-    """
-    from keras.src.backend.common import global_state
-
-    context = global_state.get_global_attribute("current_call_ctx")
-    return None if context is None else context.get_value("training")
 
 
 def add_row_gradient_carrier(layer, table, input_shape, capacity=None):
@@ -142,9 +120,6 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
 
 def remember_code_loss(layer, code_loss):
     """Keep the code loss of a stateless (JAX) training call for `restore_code_loss`."""
-    from keras.src.backend import get_stateless_scope
-    from keras.src.backend import in_stateless_scope
-
     if in_stateless_scope():
         layer._row_sparse_code_loss = (weakref.ref(get_stateless_scope()), code_loss)
 
@@ -158,9 +133,6 @@ def restore_code_loss(layer):
     projecting back) would drop the code of its first call. Call this after
     `super()._clear_losses()`.
     """
-    from keras.src.backend import get_stateless_scope
-    from keras.src.backend import in_stateless_scope
-
     remembered = getattr(layer, "_row_sparse_code_loss", None)
     if remembered is None or not in_stateless_scope():
         return

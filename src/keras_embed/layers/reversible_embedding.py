@@ -150,6 +150,10 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
     # The untied kernel is `(output_dim, input_dim)`: its vocabulary is axis 1.
     row_sharded_variables = {"embeddings": ("rows", None), "reverse_embeddings": (None, "rows")}
 
+    # `from_vectors(trainable="missing_only")` builds this class; the semi-frozen subclass
+    # sets it when its module loads (`keras_embed.layers` loads it), since it imports this one.
+    missing_only_class = None
+
     def __init__(
         self,
         input_dim,
@@ -362,8 +366,7 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
         else after `str.casefold` when `case_fold`). Padding rows (a
         `StringLookup`'s mask token, or row 0 with `mask_zero=True`) are
         zeros; tokens the vectors lack and a `StringLookup`'s OOV rows are
-        initialised as `missing` says. `keras_embed.vectors.embedding_from_vectors`
-        is `ReversibleEmbedding.from_vectors`.
+        initialised as `missing` says.
 
         Args:
             vectors: a `keras_embed.vectors.Vectors` (or a path, loaded with
@@ -415,11 +418,8 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
         table, coverage, kwargs = align_for_embedding(
             vectors, vocabulary, trainable, missing, case_fold, seed, kwargs
         )
-        # Found by its registered name: the semi-frozen subclass imports this module.
-        semi_frozen = keras.saving.get_registered_object(
-            "keras_embed>SemiFrozenReversibleEmbedding"
-        )
         layer_class = cls
+        semi_frozen = ReversibleEmbedding.missing_only_class
         if trainable == "missing_only" and not issubclass(cls, semi_frozen):
             layer_class = semi_frozen
         return layer_class.from_aligned_table(table, coverage, trainable, **kwargs), coverage

@@ -250,3 +250,6 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
         spec = copy.deepcopy(super().variable_serialization_spec)
         spec[None].extend(["row_slots", "trainable_embeddings"])
         return spec
+
+
+ReversibleEmbedding.missing_only_class = SemiFrozenReversibleEmbedding

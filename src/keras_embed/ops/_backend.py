@@ -13,6 +13,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_embed._keras_internals import AutocastScope
+from keras_embed._keras_internals import in_stateless_scope
+from keras_embed._keras_internals import set_keras_mask
+
 
 def concrete_value(x):
     """Return `x` as a numpy array when its values are known now, else `None`.
@@ -85,10 +89,19 @@ def fused_cross_entropy():
 def take(params, indices, batch_dims=0):
     """`params` gathered along axis `batch_dims` at `indices` (all in range).
 
-    `batch_dims=0`: `(rows, ...)`, `(...)` -> `(..., ...)`.
+    `batch_dims=0`: `(rows, ...)`, `(...)` -> `(..., ...)`; `params` may be a
+    `keras.Variable`, read only at `indices` on TensorFlow.
     `batch_dims=1`: `(batch, length, d)`, `(batch, m)` -> `(batch, m, d)`.
     """
     if batch_dims == 0:
+        if isinstance(params, keras.Variable):
+            params = params.value
+        if is_resource_variable(params):
+            import tensorflow as tf
+
+            # A resource gather reads only these rows: reading the whole variable (`ops.take`)
+            # keeps its buffer alive, so a scatter into it later in the step copies it whole.
+            return tf.gather(params, indices)
         return ops.take(params, indices, axis=0)
     if keras.config.backend() == "tensorflow":
         import tensorflow as tf
@@ -96,6 +109,18 @@ def take(params, indices, batch_dims=0):
         # take_along_axis cannot broadcast an unknown batch size in TF graphs.
         return tf.gather(params, indices, batch_dims=1)
     return ops.take_along_axis(params, ops.expand_dims(indices, -1), axis=1)
+
+
+def is_resource_variable(x):
+    """Whether `x` is a TensorFlow variable, which `take` reads by a resource gather."""
+    return keras.config.backend() == "tensorflow" and hasattr(x, "sparse_read")
+
+
+def current_distribution():
+    """The `keras.distribution` in effect, or None (Keras distributes only on JAX)."""
+    if keras.config.backend() != "jax":
+        return None
+    return keras.distribution.distribution()
 
 
 def take_or_zeros(params, indices, batch_dims=0):
@@ -123,8 +148,6 @@ def attach_mask(outputs, mask):
     `backend.set_keras_mask` sets (it also works on JAX arrays, which take no
     attributes).
     """
-    from keras.src.backend import set_keras_mask
-
     set_keras_mask(outputs, mask)
 
 
@@ -135,8 +158,6 @@ def scatter_rows_in_place(variable, ids, rows, checked):
     a copy, which a stateless scope records like any other. `checked` says the
     ids are known to be in range, which spares the filtering.
     """
-    from keras.src.backend import in_stateless_scope
-
     backend = keras.config.backend()
     if backend == "jax":
         import jax.numpy as jnp
@@ -175,7 +196,6 @@ def writes_persist_from_call(variable, ids):
     if keras.config.backend() != "jax":
         return True
     import jax
-    from keras.src.backend import in_stateless_scope
 
     if in_stateless_scope():
         return not variable.trainable
@@ -189,8 +209,6 @@ def stored_value(read):
     to the compute dtype (bfloat16); lookups and reverse projections read the
     float32 table instead and cast once where the numerics call for it.
     """
-    from keras.src.backend import AutocastScope
-
     with AutocastScope(None):
         value = read()
         if isinstance(value, keras.Variable):

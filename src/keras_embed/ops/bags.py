@@ -1,7 +1,7 @@
 """Bags of embeddings: sum, mean, max or sqrt(n)-normalised sum of rows per bag.
 
 The layer `keras_embed.layers.EmbeddingBag` looks rows up with
-`keras_embed.ops.lookup.lookup_embeddings` and reduces them here. Bags come in
+`keras_embed.ops.lookup.lookup_rows` and reduces them here. Bags come in
 two forms, which share the per-position coefficients of `bag_coefficients`:
 
 - padded: ids of shape `(bags, length)` with a validity mask of that shape;

@@ -74,11 +74,6 @@ def quantize_matrix(matrix, mode, config, feature_axis):
     return values, scale, zero
 
 
-def unpack_int4(packed, length, axis):
-    """Packed int4 bytes back to one int8 value per feature along `axis`."""
-    return keras.quantizers.unpack_int4(packed, length, axis=axis)
-
-
 def dequantize_per_channel(values, scale, axis, dtype):
     """`values / scale`, the scale broadcast along `axis` (the feature axis).
 

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_embed.ops._backend import current_distribution
+
 _PADDING_ATTRIBUTE = "_keras_embed_row_padding"
 
 # Marks the vocabulary (row) axis in a layer's `row_sharded_variables` templates.
@@ -44,7 +46,7 @@ def _axis_size(mesh, axis_names):
 
 def variable_layout(path, shape):
     """The `TensorLayout` the current `keras.distribution` gives a variable, or `None`."""
-    distribution = keras.distribution.distribution() if keras.config.backend() == "jax" else None
+    distribution = current_distribution()
     if distribution is None:
         return None
     # `get_variable_layout` reads only these three attributes.

@@ -34,7 +34,7 @@ step looked up must travel *inside a gradient*. Hence:
    `(ids, rows)` (`decode_row_gradients`), sums duplicate ids
    (`sum_duplicate_rows`: sort, segment sum; static shapes, so JAX compiles
    it), clips together with the dense gradients, and updates the table rows
-   and the same rows of its slots (`gather_rows` / `scatter_rows`). On JAX
+   and the same rows of its slots (`_backend.take` / `scatter_rows`). On JAX
    the scatter is `.at[ids].set` on the table and slot buffers that the keras
    trainer donates to its jitted step, so XLA writes in place; on torch and
    TensorFlow the variables are written in place. No `(V, d)` temporary
@@ -68,6 +68,10 @@ import weakref
 
 import keras
 from keras import ops
+
+from keras_embed.ops._backend import is_resource_variable
+from keras_embed.ops._backend import scatter_rows_in_place
+from keras_embed.ops._backend import take_or_zeros
 
 # Ids travel as two float32 halves of 16 bits, each exact in float32.
 CODE_BASE = 2**16
@@ -172,8 +176,8 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False):
         count = ops.shape(ids)[0]
     used = ops.slice(carrier, [0, 0], [count, width + CODE_COLUMNS])
     tap = ops.subtract(used, ops.stop_gradient(used))
-    if keras.config.backend() == "tensorflow" and hasattr(table, "sparse_read"):
-        rows = resource_rows(table, ids)
+    if is_resource_variable(table):
+        rows = take_or_zeros(table, ids)
         if not dense_gradient:
             rows = ops.stop_gradient(rows)
     else:
@@ -181,20 +185,6 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False):
     rows = ops.add(rows, ops.cast(tap[:, :width], rows.dtype))
     code_loss = ops.sum(ops.multiply(tap[:, width:], id_code(ids, updates)))
     return rows, code_loss
-
-
-def resource_rows(variable, ids):
-    """TensorFlow: `variable[ids]` by a resource gather, zero rows for ids out of range.
-
-    Reading the whole variable instead (`ops.take`) keeps a reference to its
-    buffer, and the optimizer's scatter later in the step then makes
-    TensorFlow copy the whole table first (copy-on-write).
-    """
-    import tensorflow as tf
-
-    valid = tf.logical_and(ids >= 0, ids < variable.shape[0])
-    rows = tf.gather(variable, tf.where(valid, ids, tf.zeros_like(ids)))
-    return tf.where(valid[:, None], rows, tf.zeros_like(rows))
 
 
 def decode_row_gradients(packed, num_rows):
@@ -260,23 +250,7 @@ def sum_duplicate_rows(ids, rows, valid):
     return unique_ids, summed, unique_valid
 
 
-def gather_rows(variable, ids):
-    """`variable[ids]` for int32 `ids` that are all in range.
-
-    On TensorFlow the rows are read with a resource gather: reading the whole
-    variable first (as `ops.take` does) and then scattering into it makes
-    TensorFlow copy the whole variable before the write (copy-on-write).
-    """
-    if keras.config.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.gather(variable.value, ids)
-    return ops.take(variable.value, ids, axis=0)
-
-
 def scatter_rows(variable, ids, rows, valid):
     """Write `rows[valid]` into `variable[ids[valid]]` in place (ids distinct where valid)."""
-    from keras_embed.ops._backend import scatter_rows_in_place
-
     # Invalid slots get id -1, which every backend's scatter skips (JAX drops it).
     scatter_rows_in_place(variable, ops.where(valid, ids, -1), rows, checked=False)

@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from keras_embed.ops.row_sparse import gather_rows
+from keras_embed._keras_internals import adagrad_accumulator
+from keras_embed.ops._backend import take
 from keras_embed.optimizers.row_sparse_optimizer import RowSparseOptimizer
 from keras_embed.optimizers.row_sparse_optimizer import keras_implementation
 from keras_embed.optimizers.row_sparse_optimizer import write_rows
@@ -32,9 +33,9 @@ class Adagrad(RowSparseOptimizer, keras_implementation(keras.optimizers.Adagrad)
 
     def update_rows(self, table, ids, gradients, valid, learning_rate):
         lr = ops.cast(learning_rate, table.dtype)
-        values = self.decayed_rows(table, gather_rows(table, ids), learning_rate)
-        slot = self._accumulators[self._get_variable_index(table)]
-        accumulator = gather_rows(slot, ids) + ops.square(gradients)
+        values = self.decayed_rows(table, take(table, ids), learning_rate)
+        slot = adagrad_accumulator(self, table)
+        accumulator = take(slot, ids) + ops.square(gradients)
         write_rows(slot, ids, accumulator, valid)
         step = ops.divide(lr * gradients, ops.sqrt(accumulator + self.epsilon))
         write_rows(table, ids, values - step, valid)

@@ -1,7 +1,8 @@
 import keras
 from keras import ops
 
-from keras_embed.ops.row_sparse import gather_rows
+from keras_embed._keras_internals import adam_moments
+from keras_embed.ops._backend import take
 from keras_embed.optimizers.row_sparse_optimizer import RowSparseOptimizer
 from keras_embed.optimizers.row_sparse_optimizer import keras_implementation
 from keras_embed.optimizers.row_sparse_optimizer import write_rows
@@ -23,19 +24,16 @@ def lazy_adam_rows(optimizer, table, ids, gradients, valid, learning_rate):
     beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
     alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
 
-    index = optimizer._get_variable_index(table)
-    first_slot = optimizer._momentums[index]
-    second_slot = optimizer._velocities[index]
-    values = optimizer.decayed_rows(table, gather_rows(table, ids), learning_rate)
-    first = gather_rows(first_slot, ids)
-    second = gather_rows(second_slot, ids)
+    first_slot, second_slot, maximum_slot = adam_moments(optimizer, table)
+    values = optimizer.decayed_rows(table, take(table, ids), learning_rate)
+    first = take(first_slot, ids)
+    second = take(second_slot, ids)
     first = first + (gradients - first) * (1 - optimizer.beta_1)
     second = second + (ops.square(gradients) - second) * (1 - optimizer.beta_2)
     write_rows(first_slot, ids, first, valid)
     write_rows(second_slot, ids, second, valid)
     if optimizer.amsgrad:
-        maximum_slot = optimizer._velocity_hats[index]
-        second = ops.maximum(gather_rows(maximum_slot, ids), second)
+        second = ops.maximum(take(maximum_slot, ids), second)
         write_rows(maximum_slot, ids, second, valid)
     step = ops.divide(first * alpha, ops.sqrt(second) + optimizer.epsilon)
     write_rows(table, ids, values - step, valid)

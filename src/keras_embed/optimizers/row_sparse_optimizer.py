@@ -28,6 +28,7 @@ average of every row at every step is what sparse training avoids).
 
 from keras import ops
 
+from keras_embed._keras_internals import accumulated_gradient
 from keras_embed.ops import row_sparse
 
 
@@ -46,7 +47,8 @@ class RowSparseOptimizer:
 
     A subclass implements `update_rows(table, ids, gradients, valid,
     learning_rate)`: the namesake's update formula on `table[ids]` and the
-    same rows of its slots, written with `gather_rows` / `scatter_rows`.
+    same rows of its slots, read with `keras_embed.ops._backend.take` and
+    written with `write_rows`.
     """
 
     def __init__(self, *args, **kwargs):
@@ -136,17 +138,14 @@ class RowSparseOptimizer:
             slot_index = self._iterations % steps
             packed_grads = []
             for grad, carrier in carried:
-                ring = self._accumulated_gradients[self._get_variable_index(carrier)]
+                ring = accumulated_gradient(self, carrier)
                 this_slot = ops.reshape(
                     ops.equal(ops.arange(steps), slot_index), (steps, 1, 1)
                 )
                 filled = ops.where(this_slot, ops.expand_dims(grad, 0), ring.value)
                 ring.assign(ops.where(is_update_step, ops.zeros_like(filled), filled))
                 packed_grads.append(ops.reshape(filled, (-1, filled.shape[-1])))
-            dense_accumulators = [
-                self._accumulated_gradients[self._get_variable_index(v)]
-                for v in dense_variables
-            ]
+            dense_accumulators = [accumulated_gradient(self, v) for v in dense_variables]
             totals = [ops.add(g, a.value) for g, a in zip(dense_grads, dense_accumulators)]
             dense_grads = [ops.divide(t, steps) for t in totals]
         else:

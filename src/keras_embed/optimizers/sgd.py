@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_embed.ops.row_sparse import gather_rows
+from keras_embed.ops._backend import take
 from keras_embed.optimizers.row_sparse_optimizer import RowSparseOptimizer
 from keras_embed.optimizers.row_sparse_optimizer import keras_implementation
 from keras_embed.optimizers.row_sparse_optimizer import write_rows
@@ -33,13 +33,13 @@ class SGD(RowSparseOptimizer, keras_implementation(keras.optimizers.SGD)):
 
     def update_rows(self, table, ids, gradients, valid, learning_rate):
         lr = ops.cast(learning_rate, table.dtype)
-        values = self.decayed_rows(table, gather_rows(table, ids), learning_rate)
+        values = self.decayed_rows(table, take(table, ids), learning_rate)
         if self.momentum == 0:
             write_rows(table, ids, values - gradients * lr, valid)
             return
         momentum = ops.cast(self.momentum, table.dtype)
         slot = self.momentums[self._get_variable_index(table)]
-        velocity = gather_rows(slot, ids) * momentum - gradients * lr
+        velocity = take(slot, ids) * momentum - gradients * lr
         write_rows(slot, ids, velocity, valid)
         if self.nesterov:
             write_rows(table, ids, values + (velocity * momentum - gradients * lr), valid)

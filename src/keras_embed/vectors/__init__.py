@@ -1,10 +1,10 @@
 """Pre-trained word vectors in and out: word2vec, GloVe, fastText, native.
 
 `load` reads a file into `Vectors` (words, matrix, index, similarity queries);
-`save` writes one; `align_vectors` aligns them to a vocabulary and
-`embedding_from_vectors` (which is `ReversibleEmbedding.from_vectors`) builds
-an embedding layer from them with a `Coverage` report; `from_layer` turns a
-layer's table back into `Vectors`.
+`save` writes one; `align_vectors` aligns them to a vocabulary (what
+`keras_embed.layers.ReversibleEmbedding.from_vectors` builds a layer from, with
+a `Coverage` report); `from_layer` turns a layer's table back into `Vectors`.
+The layers use this package; it never imports them.
 """
 
 import importlib
@@ -22,28 +22,34 @@ _KERAS_NAMES = {
     "Coverage": "keras_embed.vectors.alignment",
     "align_vectors": "keras_embed.vectors.alignment",
     "from_layer": "keras_embed.vectors.alignment",
-    "SemiFrozenReversibleEmbedding": "keras_embed.layers.semi_frozen_reversible_embedding",
+}
+
+# Layer names this package exported until 0.1, and where they live now.
+_MOVED_TO_LAYERS = {
+    "SemiFrozenReversibleEmbedding": "keras_embed.layers.SemiFrozenReversibleEmbedding",
+    "embedding_from_vectors": "keras_embed.layers.ReversibleEmbedding.from_vectors",
 }
 
 
 def __getattr__(name):
     if name in _KERAS_NAMES:
         return getattr(importlib.import_module(_KERAS_NAMES[name]), name)
-    if name == "embedding_from_vectors":
-        module = importlib.import_module("keras_embed.layers.reversible_embedding")
-        return module.ReversibleEmbedding.from_vectors
+    if name in _MOVED_TO_LAYERS:
+        raise AttributeError(
+            f"`keras_embed.vectors.{name}` moved to `{_MOVED_TO_LAYERS[name]}`: the layers "
+            "use the vectors package, which no longer imports them."
+        )
     raise AttributeError(f"module 'keras_embed.vectors' has no attribute {name!r}")
+
 
 __all__ = [
     "FORMATS",
     "MISSING_INITIALIZERS",
     "Coverage",
     "FastTextSubwords",
-    "SemiFrozenReversibleEmbedding",
     "Vectors",
     "VectorsFileError",
     "align_vectors",
-    "embedding_from_vectors",
     "from_layer",
     "load",
     "save",
