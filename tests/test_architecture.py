@@ -19,6 +19,7 @@ RANKS = {
     "preprocessing": 2,
     "optimizers": 2,
     "distribution": 2,
+    "models": 2,
     "cli": 3,
     "demo": 3,
     "__main__": 4,
