@@ -7,7 +7,6 @@ from keras import ops
 from keras_embed._validation import check_choice
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
-from keras_embed.models.kg_losses import KGMarginRankingLoss
 from keras_embed.ops.kg_interactions import get_kg_interaction
 from keras_embed.ops.kg_sampling import bernoulli_head_probabilities
 from keras_embed.ops.kg_sampling import corrupt_triples
@@ -59,9 +58,9 @@ class KnowledgeGraphEmbedding(keras.Model):
     probability 1/2 (`corruption="uniform"`), or per relation with Wang et al.'s
     (2014) `tph / (tph + hpt)` (`"bernoulli"`, read from the training triples by
     `adapt`, which `fit` calls on array input). The compiled loss receives
-    `(batch, 1 + num_negatives)` scores, the true triple first:
-    `KGMarginRankingLoss` (the default), `KGSoftplusLoss` or
-    `KGSelfAdversarialLoss`. `evaluate_link_prediction` ranks the test triples.
+    `(batch, 1 + num_negatives)` scores, the true triple first: pass
+    `KGMarginRankingLoss`, `KGSoftplusLoss` or `KGSelfAdversarialLoss` to
+    `compile`. `evaluate_link_prediction` ranks the test triples.
 
     Args:
         num_entities: number of entities, at least 2.
@@ -222,17 +221,16 @@ class KnowledgeGraphEmbedding(keras.Model):
                 self.adapt(x)
         return super().fit(x, y, *args, **kwargs)
 
-    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """`keras.Model.compile`; the loss defaults to `KGMarginRankingLoss(margin=1.0)`."""
-        super().compile(
-            optimizer=optimizer, loss=KGMarginRankingLoss() if loss is None else loss, **kwargs
-        )
-
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if not self._corruption_adapted:
             raise ValueError(
                 "`corruption='bernoulli'` needs the relation statistics of the training "
                 "triples: call `model.adapt(train_triples)` (or `fit` on an array) first."
+            )
+        if self.loss is None:
+            raise ValueError(
+                "`loss` must be given to `compile`: `KGMarginRankingLoss()`, "
+                "`KGSoftplusLoss()` or `KGSelfAdversarialLoss()`. Received: loss=None."
             )
         if y_pred is None:
             y_pred = self(x, training=training)
