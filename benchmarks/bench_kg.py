@@ -43,12 +43,13 @@ PYKEEN_REFERENCE = {
     ("nations", "distmult"): (0.500, 250.0),
     ("nations", "complex"): (0.586, 300.0),
 }
+UNIT_NORM = keras.constraints.UnitNorm(axis=1)
 # interaction -> (dim, loss, extra model arguments): the losses the papers train with.
 SETTINGS = {
     "transe": (100, lambda: KGMarginRankingLoss(margin=1.0),
-               {"p_norm": 2, "entity_constraint": keras.constraints.UnitNorm(axis=1)}),
-    "distmult": (100, lambda: KGSoftplusLoss(), {}),
-    "complex": (100, lambda: KGSoftplusLoss(), {}),
+               {"p_norm": 2, "entity_constraint": UNIT_NORM}),
+    "distmult": (100, lambda: KGSoftplusLoss(), {"entity_constraint": UNIT_NORM}),
+    "complex": (100, lambda: KGSoftplusLoss(), {"entity_constraint": UNIT_NORM}),
     "rotate": (100, lambda: KGSelfAdversarialLoss(margin=6.0, temperature=1.0), {}),
 }
 EPOCHS, NEGATIVES, LEARNING_RATE, BATCH_SIZE = 200, 4, 0.01, 128

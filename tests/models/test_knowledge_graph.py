@@ -470,3 +470,37 @@ def test_bernoulli_model_fitted_on_a_dataset_must_be_adapted_first():
 def test_triples_object_checks_its_ids():
     with pytest.raises(ValueError, match=r"`ids` must hold tail ids in \[0, 2\)"):
         Triples([[0, 0, 2]], {"a": 0, "b": 1}, {"r": 0})
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_train_kg_command_writes_vectors_label_maps_and_metrics(tmp_path):
+    from keras_embed.cli import main
+    from keras_embed.vectors import load
+
+    names = [f"e{i}" for i in range(6)]
+    lines = [f"{names[i]}\tnext\t{names[(i + 1) % 6]}" for i in range(6)]
+    train = write(tmp_path, "train.txt", "\n".join(lines) + "\n")
+    test = write(tmp_path, "test.txt", lines[0] + "\n")
+    output = tmp_path / "out"
+    code = main(["train", "kg", "--train", train, "--test", test, "--interaction", "complex",
+                 "--dim", "3", "--epochs", "2", "--output", str(output)])
+    assert code == 0
+    entities = load(str(output / "entities.vec"))
+    assert entities.words == sorted(names) and entities.dim == 6  # 3 complex numbers
+    reloaded = keras.saving.load_model(str(output / "model.keras"))
+    np.testing.assert_array_equal(entities.matrix, tables(reloaded)[0])
+    assert load(str(output / "relations.vec")).words == ["next"]
+    assert (output / "entity_to_id.tsv").read_text().splitlines()[:2] == ["id\tlabel", "0\te0"]
+    assert 0 < __import__("json").loads((output / "metrics.json").read_text())["mrr"] <= 1
+
+
+def test_train_kg_command_reports_a_bad_file_with_exit_code_2(tmp_path, capsys):
+    from keras_embed.cli import main
+
+    train = write(tmp_path, "train.txt", "a\tr\tb\n")
+    test = write(tmp_path, "test.txt", "a\tr\tc\n")
+    code = main(["train", "kg", "--train", train, "--test", test, "--output", str(tmp_path)])
+    assert code == 2
+    assert "line 1: unknown entity 'c'" in capsys.readouterr().err
