@@ -327,7 +327,7 @@ def test_config_round_trip(interaction):
     assert clone.entity_embeddings.shape == model.entity_embeddings.shape
 
 
-@pytest.mark.parametrize("interaction", INTERACTIONS)
+@pytest.mark.parametrize("interaction", ["transe", "rotate"])  # real and phase tables
 def test_saves_and_loads_as_keras_file_with_its_loss(interaction, tmp_path, rng):
     triples = random_graph(rng)
     model = KnowledgeGraphEmbedding(12, 3, 4, interaction=interaction, corruption="bernoulli")
