@@ -170,18 +170,23 @@ class KnowledgeGraphEmbedding(keras.Model):
     def compute_output_spec(self, triples):
         return keras.KerasTensor(tuple(triples.shape[:-1]), dtype="float32")
 
+    def _score_every_entity(self, entities, relations, entities_are_heads):
+        """`(batch, num_entities)` scores with every entity on the side `entities` is not."""
+        given = ops.take(self.entity_embeddings, ops.cast(entities, "int32"), axis=0)
+        relations = ops.take(self.relation_embeddings, ops.cast(relations, "int32"), axis=0)
+        given, relations = ops.expand_dims(given, 1), ops.expand_dims(relations, 1)
+        candidates = ops.expand_dims(ops.convert_to_tensor(self.entity_embeddings), 0)
+        if entities_are_heads:
+            return self._score(given, relations, candidates)
+        return self._score(candidates, relations, given)
+
     def score_tails(self, heads, relations):
         """Scores of `(head, relation, e)` for every entity `e`: `(batch, num_entities)` float32.
 
         Args:
             heads, relations: integer tensors `(batch,)` of ids.
         """
-        heads = ops.take(self.entity_embeddings, ops.cast(heads, "int32"), axis=0)
-        relations = ops.take(self.relation_embeddings, ops.cast(relations, "int32"), axis=0)
-        return self._score(
-            ops.expand_dims(heads, 1), ops.expand_dims(relations, 1),
-            ops.expand_dims(ops.convert_to_tensor(self.entity_embeddings), 0),
-        )
+        return self._score_every_entity(heads, relations, entities_are_heads=True)
 
     def score_heads(self, relations, tails):
         """Scores of `(e, relation, tail)` for every entity `e`: `(batch, num_entities)` float32.
@@ -189,12 +194,7 @@ class KnowledgeGraphEmbedding(keras.Model):
         Args:
             relations, tails: integer tensors `(batch,)` of ids.
         """
-        relations = ops.take(self.relation_embeddings, ops.cast(relations, "int32"), axis=0)
-        tails = ops.take(self.entity_embeddings, ops.cast(tails, "int32"), axis=0)
-        return self._score(
-            ops.expand_dims(ops.convert_to_tensor(self.entity_embeddings), 0),
-            ops.expand_dims(relations, 1), ops.expand_dims(tails, 1),
-        )
+        return self._score_every_entity(tails, relations, entities_are_heads=False)
 
     def adapt(self, triples):
         """Read the Bernoulli corruption probabilities from the training `triples`.
