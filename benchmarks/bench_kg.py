@@ -47,7 +47,7 @@ UNIT_NORM = keras.constraints.UnitNorm(axis=1)
 # interaction -> (dim, loss, extra model arguments): the losses the papers train with.
 SETTINGS = {
     "transe": (100, lambda: KGMarginRankingLoss(margin=1.0),
-               {"p_norm": 2, "entity_constraint": UNIT_NORM}),
+               {"p_norm": 1, "entity_constraint": UNIT_NORM}),
     "distmult": (100, lambda: KGSoftplusLoss(), {"entity_constraint": UNIT_NORM}),
     "complex": (100, lambda: KGSoftplusLoss(), {"entity_constraint": UNIT_NORM}),
     "rotate": (100, lambda: KGSelfAdversarialLoss(margin=6.0, temperature=1.0), {}),

@@ -44,8 +44,8 @@ def add_subparser(subparsers):
                     help="default: nssa for rotate, softplus for distmult/complex, margin for transe")
     kg.add_argument("--margin", type=float, default=None,
                     help="margin of the margin (default 1) or nssa (default 9) loss")
-    kg.add_argument("--p-norm", type=int, default=None, choices=(1, 2),
-                    help="distance norm of transe/rotate (default 2 for transe, 1 for rotate)")
+    kg.add_argument("--p-norm", type=int, default=1, choices=(1, 2),
+                    help="distance norm of transe/rotate (default 1)")
     kg.add_argument("--unit-norm", dest="unit_norm", action="store_true", default=None,
                     help="keep entity vectors at unit L2 norm (default for transe, distmult, "
                     "complex)")
@@ -98,11 +98,10 @@ def _train_kg(args):
         "nssa": lambda: models.KGSelfAdversarialLoss(margin=margin),
     }[loss_name]()
     unit_norm = interaction != "rotate" if args.unit_norm is None else args.unit_norm
-    p_norm = args.p_norm or (2 if interaction == "transe" else 1)
     keras.utils.set_random_seed(args.seed)
     model = models.KnowledgeGraphEmbedding(
         train.num_entities, train.num_relations, args.dim, interaction=interaction,
-        p_norm=p_norm, num_negatives=args.negatives, corruption=args.corruption,
+        p_norm=args.p_norm, num_negatives=args.negatives, corruption=args.corruption,
         entity_constraint=keras.constraints.UnitNorm(axis=1) if unit_norm else None,
         seed=args.seed,
     )
