@@ -40,7 +40,9 @@ def loaded_modules(argv):
     return line[len("LOADED ") :], result
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["demo", "--help"], ["vectors", "--help"]])
+@pytest.mark.parametrize(
+    "argv", [["--help"], ["demo", "--help"], ["vectors", "--help"], ["train", "kg", "--help"]]
+)
 def test_help_loads_no_backend(argv):
     loaded, result = loaded_modules(argv)
     assert loaded == "[]"

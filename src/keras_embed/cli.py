@@ -1,4 +1,4 @@
-"""The `keras-embed` command: `keras-embed demo`, `keras-embed vectors ...`."""
+"""The `keras-embed` command: `keras-embed demo`, `keras-embed vectors ...`, `keras-embed train ...`."""
 
 import argparse
 import importlib.util
@@ -44,6 +44,10 @@ def _build_parser():
     from keras_embed.vectors.cli import add_subparser as add_vectors_subparser
 
     add_vectors_subparser(commands)
+
+    from keras_embed.models.cli import add_subparser as add_train_subparser
+
+    add_train_subparser(commands)
     return parser
 
 
