@@ -13,27 +13,27 @@ the rounding could differ.
 
 import torch
 
-from keras_embed.ops.row_sparse import CODE_BASE
-from keras_embed.ops.row_sparse import CODE_COLUMNS
 
-
-def distinct_row_gradients(packed, num_rows, update_step=None):
+def distinct_row_gradients(packed, num_rows, code_base, update_step=None):
     """`(ids, rows)`: each id a carrier gradient codes, once, with its rows summed.
 
     Args:
         packed: float tensor `(m, d + 3)`, one or several stacked carrier gradients.
         num_rows: the table's row count `V`.
+        code_base: `row_sparse.CODE_BASE`, the base of the ids' two-column code
+            (passed in: `row_sparse` imports the module that chooses this one).
         update_step: optional bool scalar tensor; False gives no ids at all.
 
     Returns:
         `ids` int64 `(k,)` distinct, sorted, in `[0, V)`; `rows` float32 `(k, d)`.
     """
-    width = packed.shape[-1] - CODE_COLUMNS
+    # The code's three columns: high half, low half, marker.
+    width = packed.shape[-1] - 3
     packed = packed.float()
     marker = packed[:, width + 2]
     present = marker != 0
     code = torch.round(packed[:, width : width + 2] / torch.where(present, marker, 1.0)[:, None])
-    shifted = (code[:, 0] * CODE_BASE + code[:, 1]).long()
+    shifted = (code[:, 0] * code_base + code[:, 1]).long()
     keep = present & (shifted > 0) & (shifted <= num_rows)
     if update_step is not None:
         keep &= update_step

@@ -165,7 +165,10 @@ class RowSparseOptimizer:
         for packed, table in zip(packed_grads, tables):
             if kernels is not None:
                 ids, rows = kernels.distinct_row_gradients(
-                    packed, table.shape[0], is_update_step if steps else None
+                    packed,
+                    table.shape[0],
+                    row_sparse.CODE_BASE,
+                    is_update_step if steps else None,
                 )
                 valid = None
             else:
