@@ -389,3 +389,75 @@ def test_jax_train_step_updates_donated_buffers_without_a_table_sized_temporary(
     assert memory.temp_size_in_bytes < table_bytes / 4
     # Table, first and second moments are written in place: their outputs alias their inputs.
     assert memory.alias_size_in_bytes >= 3 * table_bytes
+
+
+# The torch backend's fused step (torch.unique, index_add_, index_copy_) against the portable one
+
+FUSED_CASES = [
+    ("SGD", {}),
+    ("SGD", dict(momentum=0.9)),
+    ("SGD", dict(momentum=0.9, nesterov=True)),
+    ("SGD", dict(weight_decay=0.1)),
+    ("Adagrad", {}),
+    ("Adagrad", dict(clipnorm=0.05)),
+    ("Adam", {}),
+    ("Adam", dict(amsgrad=True)),
+    ("Adam", dict(gradient_accumulation_steps=2)),
+    ("AdamW", dict(weight_decay=0.5)),
+]
+
+
+def train_state(optimizer):
+    """Table and every slot of the table after three steps (ids repeat within each step)."""
+    model = train_sparse(optimizer)
+    table = model.layers[0].embeddings
+    slots = [
+        keras.ops.convert_to_numpy(v)
+        for v in optimizer.variables
+        if tuple(v.shape) == (ROWS, WIDTH)
+    ]
+    return [table_of(model)] + slots
+
+
+def test_fused_torch_step_is_chosen_on_torch_only():
+    from keras_embed.ops import _backend
+
+    kernels = _backend.row_sparse_kernels()
+    assert (kernels is not None) == (keras.config.backend() == "torch")
+
+
+@pytest.mark.parametrize("name, kwargs", FUSED_CASES)
+def test_fused_torch_step_equals_portable_step(name, kwargs, monkeypatch):
+    if keras.config.backend() != "torch":
+        pytest.skip("the fused row-sparse step is torch's")
+    from keras_embed.ops import _backend
+
+    fused = train_state(getattr(keras_embed.optimizers, name)(0.1, **kwargs))
+    monkeypatch.setattr(_backend, "row_sparse_kernels", lambda: None)
+    portable = train_state(getattr(keras_embed.optimizers, name)(0.1, **kwargs))
+    assert len(fused) == len(portable) > 0
+    for fused_value, portable_value in zip(fused, portable):
+        np.testing.assert_allclose(fused_value, portable_value, rtol=1e-6, atol=1e-7)
+
+
+def test_fused_torch_adam_equals_torch_sparse_adam_over_ten_steps():
+    if keras.config.backend() != "torch":
+        pytest.skip("the fused row-sparse step is torch's")
+    import torch
+
+    rng = np.random.default_rng(3)
+    # Few rows, many ids: every batch repeats ids.
+    steps_ids = [rng.integers(0, ROWS, (BATCH, LENGTH)) for _ in range(10)]
+    steps_weights = [(rng.integers(-8, 9, (BATCH, LENGTH, WIDTH)) / 8).astype("float32") for _ in range(10)]
+    model = sparse_model(keras_embed.optimizers.Adam(0.05))
+    embedding = torch.nn.Embedding(ROWS, WIDTH, sparse=True)
+    with torch.no_grad():
+        embedding.weight.copy_(torch.from_numpy(initial_table()))
+    peer = torch.optim.SparseAdam(embedding.parameters(), lr=0.05, eps=1e-7)
+    for ids, weights in zip(steps_ids, steps_weights):
+        model.train_on_batch(ids, weights)
+        peer.zero_grad()
+        loss = (embedding(torch.from_numpy(ids)) * torch.from_numpy(weights)).sum(-1).mean()
+        loss.backward()
+        peer.step()
+    np.testing.assert_allclose(table_of(model), embedding.weight.detach().numpy(), rtol=1e-5, atol=1e-5)

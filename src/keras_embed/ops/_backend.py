@@ -86,6 +86,24 @@ def fused_cross_entropy():
     return kernels.fused_loss
 
 
+def row_sparse_kernels():
+    """The torch kernels module for row-sparse optimizer steps (`_row_sparse_torch`), or None.
+
+    None on JAX and TensorFlow (the portable step compiles there), inside a
+    stateless scope (keras' `stateless_apply` writes no variable in place) and
+    under `torch.compile` (the kernels' shapes follow the data).
+    """
+    if keras.config.backend() != "torch":
+        return None
+    import torch
+
+    if in_stateless_scope() or torch.compiler.is_compiling():
+        return None
+    from keras_embed.ops import _row_sparse_torch as kernels
+
+    return kernels
+
+
 def take(params, indices, batch_dims=0):
     """`params` gathered along axis `batch_dims` at `indices` (all in range).
 

@@ -39,3 +39,9 @@ class Adagrad(RowSparseOptimizer, keras_implementation(keras.optimizers.Adagrad)
         write_rows(slot, ids, accumulator, valid)
         step = ops.divide(lr * gradients, ops.sqrt(accumulator + self.epsilon))
         write_rows(table, ids, values - step, valid)
+
+    def update_distinct_rows(self, kernels, table, ids, gradients, learning_rate):
+        slot = adagrad_accumulator(self, table)
+        kernels.adagrad_rows(
+            table, slot, ids, gradients, learning_rate, self.epsilon, self.row_weight_decay(table)
+        )

@@ -8,6 +8,23 @@ from keras_embed.optimizers.row_sparse_optimizer import keras_implementation
 from keras_embed.optimizers.row_sparse_optimizer import write_rows
 
 
+def lazy_adam_distinct_rows(optimizer, kernels, table, ids, gradients, learning_rate):
+    """`lazy_adam_rows` by the backend's fused `kernels.adam_rows`, for distinct valid `ids`."""
+    slots = [slot for slot in adam_moments(optimizer, table) if slot is not None]
+    kernels.adam_rows(
+        table,
+        slots,
+        ids,
+        gradients,
+        learning_rate,
+        ops.convert_to_tensor(optimizer.iterations) + 1,
+        optimizer.beta_1,
+        optimizer.beta_2,
+        optimizer.epsilon,
+        optimizer.row_weight_decay(table),
+    )
+
+
 def lazy_adam_rows(optimizer, table, ids, gradients, valid, learning_rate):
     """Adam on the rows `ids` of `table` and of its moments; other rows untouched.
 
@@ -19,7 +36,7 @@ def lazy_adam_rows(optimizer, table, ids, gradients, valid, learning_rate):
     """
     dtype = table.dtype
     lr = ops.cast(learning_rate, dtype)
-    local_step = ops.cast(optimizer.iterations + 1, dtype)
+    local_step = ops.cast(ops.convert_to_tensor(optimizer.iterations) + 1, dtype)
     beta_1_power = ops.power(ops.cast(optimizer.beta_1, dtype), local_step)
     beta_2_power = ops.power(ops.cast(optimizer.beta_2, dtype), local_step)
     alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
@@ -64,3 +81,6 @@ class Adam(RowSparseOptimizer, keras_implementation(keras.optimizers.Adam)):
 
     def update_rows(self, table, ids, gradients, valid, learning_rate):
         lazy_adam_rows(self, table, ids, gradients, valid, learning_rate)
+
+    def update_distinct_rows(self, kernels, table, ids, gradients, learning_rate):
+        lazy_adam_distinct_rows(self, kernels, table, ids, gradients, learning_rate)

@@ -1,5 +1,6 @@
 import keras
 
+from keras_embed.optimizers.adam import lazy_adam_distinct_rows
 from keras_embed.optimizers.adam import lazy_adam_rows
 from keras_embed.optimizers.row_sparse_optimizer import RowSparseOptimizer
 from keras_embed.optimizers.row_sparse_optimizer import keras_implementation
@@ -29,3 +30,6 @@ class AdamW(RowSparseOptimizer, keras_implementation(keras.optimizers.AdamW)):
 
     def update_rows(self, table, ids, gradients, valid, learning_rate):
         lazy_adam_rows(self, table, ids, gradients, valid, learning_rate)
+
+    def update_distinct_rows(self, kernels, table, ids, gradients, learning_rate):
+        lazy_adam_distinct_rows(self, kernels, table, ids, gradients, learning_rate)

@@ -16,6 +16,10 @@ carrier (see `keras_embed.ops.row_sparse`) and updated row by row:
 - weight decay (`weight_decay`, `AdamW`) shrinks only the rows looked up;
 - the step counter is the optimizer's one global `iterations`, so Adam's bias
   correction is global, as in torch `SparseAdam`;
+- on the torch backend (eager) the ids are made distinct by `torch.unique`
+  and each table's update is a handful of fused in-place torch ops
+  (`keras_embed.ops._row_sparse_torch`), the same formulas as the portable
+  path, which JAX and TensorFlow compile;
 - with `gradient_accumulation_steps=k` the last `k` carrier gradients are
   kept (a `(k, capacity, d + 3)` ring instead of a `(V, d)` accumulator) and
   applied together on every k-th step.
@@ -29,6 +33,7 @@ average of every row at every step is what sparse training avoids).
 from keras import ops
 
 from keras_embed._keras_internals import accumulated_gradient
+from keras_embed.ops import _backend
 from keras_embed.ops import row_sparse
 
 
@@ -48,7 +53,9 @@ class RowSparseOptimizer:
     A subclass implements `update_rows(table, ids, gradients, valid,
     learning_rate)`: the namesake's update formula on `table[ids]` and the
     same rows of its slots, read with `keras_embed.ops._backend.take` and
-    written with `write_rows`.
+    written with `write_rows`; and `update_distinct_rows(kernels, table, ids,
+    gradients, learning_rate)`, the same formula by the backend's fused
+    kernels (torch eager), which get distinct ids only.
     """
 
     def __init__(self, *args, **kwargs):
@@ -151,13 +158,24 @@ class RowSparseOptimizer:
         else:
             packed_grads = [g for g, _ in carried]
 
+        kernels = _backend.row_sparse_kernels()
         row_updates = []
         for packed, table in zip(packed_grads, tables):
-            ids, rows, valid = row_sparse.decode_row_gradients(packed, table.shape[0])
-            ids, rows, valid = row_sparse.sum_duplicate_rows(ids, rows, valid)
+            if kernels is not None:
+                ids, rows = kernels.distinct_row_gradients(
+                    packed,
+                    table.shape[0],
+                    row_sparse.CODE_BASE,
+                    is_update_step if steps else None,
+                )
+                valid = None
+            else:
+                ids, rows, valid = row_sparse.decode_row_gradients(packed, table.shape[0])
+                ids, rows, valid = row_sparse.sum_duplicate_rows(ids, rows, valid)
+                if steps:
+                    valid = ops.logical_and(valid, is_update_step)
             if steps:
                 rows = ops.divide(rows, steps)
-                valid = ops.logical_and(valid, is_update_step)
             row_updates.append((table, ids, rows, valid))
 
         clipped = self._clip_gradients(dense_grads + [rows for _, _, rows, _ in row_updates])
@@ -179,17 +197,33 @@ class RowSparseOptimizer:
         learning_rate = self.learning_rate
         for (table, ids, _, valid), rows in zip(row_updates, row_grads):
             rows = ops.cast(rows, table.dtype)
-            self.update_rows(table, ids, rows, valid, learning_rate)
+            if valid is None:
+                self.update_distinct_rows(
+                    kernels, table, ids, rows, ops.convert_to_tensor(learning_rate)
+                )
+            else:
+                self.update_rows(table, ids, rows, valid, learning_rate)
 
     def decayed_rows(self, table, values, learning_rate):
         """`values` (rows of `table`) after keras' decoupled weight decay, if it applies."""
-        if self.weight_decay is None or not self._use_weight_decay(table):
+        weight_decay = self.row_weight_decay(table)
+        if weight_decay is None:
             return values
         lr = ops.cast(learning_rate, table.dtype)
-        wd = ops.cast(self.weight_decay, table.dtype)
+        wd = ops.cast(weight_decay, table.dtype)
         return values - values * wd * lr
 
+    def row_weight_decay(self, table):
+        """The decoupled weight decay that applies to `table`'s rows, or None."""
+        if self.weight_decay is None or not self._use_weight_decay(table):
+            return None
+        return self.weight_decay
+
     def update_rows(self, table, ids, gradients, valid, learning_rate):
+        raise NotImplementedError
+
+    def update_distinct_rows(self, kernels, table, ids, gradients, learning_rate):
+        """`update_rows` with the backend's `kernels`, for distinct `ids` that are all valid."""
         raise NotImplementedError
 
 

@@ -45,3 +45,16 @@ class SGD(RowSparseOptimizer, keras_implementation(keras.optimizers.SGD)):
             write_rows(table, ids, values + (velocity * momentum - gradients * lr), valid)
         else:
             write_rows(table, ids, values + velocity, valid)
+
+    def update_distinct_rows(self, kernels, table, ids, gradients, learning_rate):
+        slot = None if self.momentum == 0 else self.momentums[self._get_variable_index(table)]
+        kernels.sgd_rows(
+            table,
+            slot,
+            ids,
+            gradients,
+            learning_rate,
+            self.momentum,
+            self.nesterov,
+            self.row_weight_decay(table),
+        )

@@ -1,0 +1,127 @@
+"""Torch kernels for row-sparse optimizer steps (private; chosen by `_backend.row_sparse_kernels`).
+
+The portable step (`row_sparse.decode_row_gradients`, `sum_duplicate_rows`,
+then `gather_rows` / `scatter_rows` per slot) keeps every shape static so
+that JAX compiles it; in torch's eager mode each of its ~100 small ops pays
+dispatch instead. Here the ids are decoded and made distinct once
+(`torch.unique`, `index_add_`: shapes follow the data), and each update
+gathers its rows with the embedding kernel, computes in place on the gathered
+copies, and writes them back with `index_add_` (or `index_copy_`) into the
+variables' own tensors. The formulas are the portable ones, operation for operation where
+the rounding could differ.
+"""
+
+import torch
+
+
+def distinct_row_gradients(packed, num_rows, code_base, update_step=None):
+    """`(ids, rows)`: each id a carrier gradient codes, once, with its rows summed.
+
+    Args:
+        packed: float tensor `(m, d + 3)`, one or several stacked carrier gradients.
+        num_rows: the table's row count `V`.
+        code_base: `row_sparse.CODE_BASE`, the base of the ids' two-column code
+            (passed in: `row_sparse` imports the module that chooses this one).
+        update_step: optional bool scalar tensor; False gives no ids at all.
+
+    Returns:
+        `ids` int64 `(k,)` distinct, sorted, in `[0, V)`; `rows` float32 `(k, d)`.
+    """
+    # The code's three columns: high half, low half, marker.
+    width = packed.shape[-1] - 3
+    packed = packed.float()
+    marker = packed[:, width + 2]
+    present = marker != 0
+    code = torch.round(packed[:, width : width + 2] / torch.where(present, marker, 1.0)[:, None])
+    shifted = (code[:, 0] * code_base + code[:, 1]).long()
+    keep = present & (shifted > 0) & (shifted <= num_rows)
+    if update_step is not None:
+        keep &= update_step
+    ids, inverse = torch.unique(shifted[keep] - 1, return_inverse=True)
+    rows = packed.new_zeros((ids.shape[0], width)).index_add_(0, inverse, packed[keep, :width])
+    return ids, rows
+
+
+def _tensor(variable):
+    return variable.value
+
+
+def _rows(tensor, ids):
+    # The embedding kernel gathers rows faster than index_select on CPU.
+    return torch.nn.functional.embedding(ids, tensor)
+
+
+def _scalar(value, like):
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _decayed(values, lr, weight_decay):
+    if weight_decay is not None:
+        values.sub_(values * weight_decay * lr)
+    return values
+
+
+@torch.no_grad()
+def sgd_rows(table, momentum_slot, ids, gradients, lr, momentum, nesterov, weight_decay=None):
+    """Keras' SGD on rows `ids` of `table` (and of `momentum_slot`, when momentum is not 0)."""
+    weights = _tensor(table)
+    lr = _scalar(lr, weights)
+    values = _decayed(_rows(weights, ids), lr, weight_decay)
+    if momentum_slot is None:
+        weights.index_copy_(0, ids, values.sub_(gradients * lr))
+        return
+    slot = _tensor(momentum_slot)
+    velocity = _rows(slot, ids).mul_(momentum).sub_(gradients * lr)
+    slot.index_copy_(0, ids, velocity)
+    if nesterov:
+        values.add_(velocity * momentum - gradients * lr)
+    else:
+        values.add_(velocity)
+    weights.index_copy_(0, ids, values)
+
+
+@torch.no_grad()
+def adagrad_rows(table, accumulator_slot, ids, gradients, lr, epsilon, weight_decay=None):
+    """Keras' Adagrad on rows `ids` of `table` and of its accumulator."""
+    weights = _tensor(table)
+    slot = _tensor(accumulator_slot)
+    lr = _scalar(lr, weights)
+    values = _decayed(_rows(weights, ids), lr, weight_decay)
+    accumulator = _rows(slot, ids).add_(gradients.square())
+    slot.index_copy_(0, ids, accumulator)
+    values.sub_((lr * gradients).div_((accumulator + epsilon).sqrt_()))
+    weights.index_copy_(0, ids, values)
+
+
+@torch.no_grad()
+def adam_rows(table, slots, ids, gradients, lr, step, beta_1, beta_2, epsilon, weight_decay=None):
+    """Lazy Adam on rows `ids` of `table` and of `slots` (`(m, v)` or `(m, v, v_max)`).
+
+    `step` is the 1-based global step; the formulas are `lazy_adam_rows'`.
+    Moments (and the table, without weight decay) take their change by
+    `index_add_`, which on CPU writes rows about twice as fast as
+    `index_copy_` and gives the same sums (`w + (-s)` is `w - s` exactly).
+    """
+    weights = _tensor(table)
+    first_slot, second_slot = _tensor(slots[0]), _tensor(slots[1])
+    lr = _scalar(lr, weights)
+    step = _scalar(step, weights)
+    alpha = lr * torch.sqrt(1 - torch.pow(beta_2, step)) / (1 - torch.pow(beta_1, step))
+    first = _rows(first_slot, ids)
+    first_change = (gradients - first).mul_(1 - beta_1)
+    first_slot.index_add_(0, ids, first_change)
+    first.add_(first_change)
+    second = _rows(second_slot, ids)
+    second_change = (gradients.square() - second).mul_(1 - beta_2)
+    second_slot.index_add_(0, ids, second_change)
+    second.add_(second_change)
+    if len(slots) == 3:
+        maximum_slot = _tensor(slots[2])
+        second = torch.maximum(_rows(maximum_slot, ids), second)
+        maximum_slot.index_copy_(0, ids, second)
+    change = (first * alpha).div_(second.sqrt_().add_(epsilon))
+    if weight_decay is None:
+        weights.index_add_(0, ids, change.neg_())
+        return
+    values = _decayed(_rows(weights, ids), lr, weight_decay)
+    weights.index_copy_(0, ids, values.sub_(change))
