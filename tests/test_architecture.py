@@ -19,6 +19,8 @@ RANKS = {
     "preprocessing": 2,
     "optimizers": 2,
     "distribution": 2,
+    "losses": 2,
+    "retrieval": 2,
     "cli": 3,
     "demo": 3,
     "__main__": 4,
