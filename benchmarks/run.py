@@ -26,6 +26,7 @@ BENCHMARKS = {
     "bench_compact.py": ("jax",),
     "bench_sharding.py": ("jax",),
     "bench_sparse.py": ("jax", "torch", "tensorflow"),
+    "bench_retrieval.py": (None,),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

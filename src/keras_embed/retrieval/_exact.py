@@ -35,10 +35,12 @@ def _lower_bound_of_kth(scores, keep):
     score; comparing against it leaves a few candidates instead of sorting.
     """
     count, width = scores.shape
-    buckets = width // BUCKET_ROWS
-    if buckets < keep:
+    # Narrower buckets when `keep` is large, so that there are at least `keep` of them.
+    bucket_rows = min(BUCKET_ROWS, width // (2 * keep))
+    if bucket_rows < 1:
         return np.full(count, -np.inf, dtype=np.float32)
-    maxima = scores[:, : buckets * BUCKET_ROWS].reshape(count, buckets, BUCKET_ROWS).max(axis=2)
+    buckets = width // bucket_rows
+    maxima = scores[:, : buckets * bucket_rows].reshape(count, buckets, bucket_rows).max(axis=2)
     maxima[np.isnan(maxima)] = -np.inf  # A nan row must not lift the bound.
     return np.partition(maxima, buckets - keep, axis=1)[:, buckets - keep]  # (q,)
 

@@ -20,7 +20,8 @@ class Index:
     Exact search scores blocks of candidates with float32 matrix products and
     keeps a running top k, so memory stays flat in the number of candidates.
     Quantised search first ranks by int8 codes (one scale per row) or by sign
-    bits (Hamming distance), keeps `rescore_factor * k` candidates per query,
+    bits (the float query's products with the rows' +-1 signs, the
+    asymmetric form of Hamming ranking), keeps `rescore_factor * k` candidates per query,
     and reorders them by their float32 scores.
 
     Results are best first; equal scores are ordered by insertion position
@@ -106,9 +107,8 @@ class Index:
             # codes ~ vectors * scales, so dividing code products by the scales approximates float scores.
             candidates, _ = _exact.top_k(queries, self._codes, self._code_scales, pool)
         else:
-            signs = np.where(queries >= 0, 1.0, -1.0).astype(np.float32)
-            # For sign vectors, Hamming distance = (dim - signs . codes) / 2: ranking by the product is ranking by it.
-            candidates, _ = _exact.top_k(signs, _SignRows(self._codes, self.dim), None, pool)
+            # The float query against the +-1 rows: Hamming ranking's asymmetric form, with far fewer ties.
+            candidates, _ = _exact.top_k(queries, _SignRows(self._codes, self.dim), None, pool)
         rescored = np.einsum("qd,qpd->qp", queries, self._vectors[candidates])  # (q, pool)
         order = _best_first(rescored, candidates)[:, :k]
         return np.take_along_axis(candidates, order, 1), np.take_along_axis(rescored, order, 1)
