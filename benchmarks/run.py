@@ -27,6 +27,7 @@ BENCHMARKS = {
     "bench_sharding.py": ("jax",),
     "bench_sparse.py": ("jax", "torch", "tensorflow"),
     "bench_kg.py": ("jax", "torch", "tensorflow"),
+    "bench_retrieval.py": (None,),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

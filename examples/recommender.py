@@ -31,6 +31,7 @@ from keras import ops  # noqa: E402
 
 import keras_embed  # noqa: E402
 from keras_embed.layers import Embedding  # noqa: E402
+from keras_embed.losses import sampled_softmax_loss  # noqa: E402
 
 TASTE_DIM = 16
 CANDIDATES = 20
@@ -83,9 +84,11 @@ def split_last_clicks(user_ids, evaluated_users, min_clicks, seed=0):
 class TwoTower(keras.Model):
     """Score = <user row, item row> + item bias; the clicked item is column 0 of `item_ids`.
 
-    Training logits subtract `log q(item)`, the log-probability of drawing the
-    item as a negative (the logQ correction of a sampled softmax, Bengio and
-    Senecal 2008), so popular items are not demoted for being sampled often.
+    The model returns each click's sampled-softmax loss
+    (`keras_embed.losses.sampled_softmax_loss`): every logit minus `log q(item)`,
+    the log-probability of drawing the item as a negative (the logQ correction,
+    Bengio and Senecal 2008), so popular items are not demoted for being sampled
+    often; a negative that is the clicked item itself is masked out.
     """
 
     def __init__(self, users, items, dim, batch, negatives, **kwargs):
@@ -104,8 +107,11 @@ class TwoTower(keras.Model):
         # (batch, dim) x (batch, 1 + negatives, dim) -> (batch, 1 + negatives)
         scores = ops.einsum("bd,bkd->bk", self.users(user_ids), self.items(item_ids))
         scores = scores + ops.squeeze(self.item_bias(item_ids), -1)
-        # Sampled-softmax correction: negatives were drawn with probability q.
-        return scores - log_proposal
+        return sampled_softmax_loss(
+            scores[:, 0], scores[:, 1:],
+            negative_log_q=log_proposal[:, 1:], positive_log_q=log_proposal[:, 0],
+            positive_ids=item_ids[:, 0], negative_ids=item_ids[:, 1:],
+        )
 
 
 def recall_at_10(scores, held_items):
@@ -143,9 +149,9 @@ def main(argv=None):
     model = TwoTower(args.users, args.items, args.dim, args.batch, args.negatives)
     model.compile(
         optimizer=keras_embed.optimizers.Adam(args.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=lambda _, click_losses: click_losses,  # The model's output is already the loss.
     )
-    labels = np.zeros((args.batch,), "int32")
+    labels = np.zeros((args.batch,), "float32")  # Unused: the model returns its loss.
     step_times = []
     for epoch in range(args.epochs):
         order = rng.permutation(len(train_users))

@@ -6,7 +6,17 @@ __version__ = "0.1.0"
 
 # Imported on first use, so that `keras-embed --help` and the vector-file
 # tools start without loading Keras and a deep-learning backend.
-_SUBMODULES = ("distribution", "layers", "models", "ops", "optimizers", "preprocessing", "vectors")
+_SUBMODULES = (
+    "distribution",
+    "layers",
+    "losses",
+    "models",
+    "ops",
+    "optimizers",
+    "preprocessing",
+    "retrieval",
+    "vectors",
+)
 
 
 def __getattr__(name):

@@ -73,7 +73,7 @@ def test_nearest_returns_top_k_for_each_query_of_a_batch(vectors):
 
 
 def test_nearest_in_small_chunks_equals_one_big_block(vectors, monkeypatch):
-    from keras_embed.vectors import queries
+    from keras_embed.ops import _top_k as queries
 
     queries_batch = np.random.default_rng(4).normal(size=(5, DIM)).astype(np.float32)
     whole = vectors.nearest(queries_batch, k=9)
@@ -142,7 +142,7 @@ def small_chunks(monkeypatch):
     """Groups of up to 4 queries, chunks of 64 rows or more in buckets of 2, so
     that for k <= 32 the candidate bound and the merge across chunks run even
     on a tiny matrix."""
-    from keras_embed.vectors import queries
+    from keras_embed.ops import _top_k as queries
 
     monkeypatch.setattr(queries, "SCORE_BUDGET", 256)
     monkeypatch.setattr(queries, "MIN_CHUNK_ROWS", 64)
@@ -209,7 +209,7 @@ def test_nearest_never_returns_rows_whose_score_is_nan(small_chunks):
 
 
 def test_nearest_on_a_float64_matrix_equals_its_float32_copy(vectors, monkeypatch):
-    from keras_embed.vectors import queries
+    from keras_embed.ops import _top_k as queries
 
     monkeypatch.setattr(queries, "COPY_BUDGET", 16 * DIM)  # Converts 16 rows at a time.
     monkeypatch.setattr(queries, "MIN_CHUNK_ROWS", 16)

@@ -1,0 +1,193 @@
+"""`Index`: exact and quantised top-k search by inner product or cosine (numpy only)."""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from keras_embed._validation import check_choice, check_positive_int, describe
+from keras_embed.ops import _top_k as _exact
+
+METRICS = ("inner_product", "cosine")
+QUANTIZATIONS = (None, "int8", "binary")
+FORMAT_VERSION = 1
+
+
+class Index:
+    """Top-k search over a growing set of vectors, exact or quantised with float rescoring.
+
+    Exact search scores blocks of candidates with float32 matrix products and
+    keeps a running top k, so memory stays flat in the number of candidates.
+    Quantised search first ranks by int8 codes (one scale per row) or by sign
+    bits (the float query's products with the rows' +-1 signs, the
+    asymmetric form of Hamming ranking), keeps `rescore_factor * k` candidates per query,
+    and reorders them by their float32 scores.
+
+    Results are best first; equal scores are ordered by insertion position
+    (the earlier vector first).
+
+    Args:
+        dim: vector size.
+        metric: `"inner_product"` or `"cosine"`.
+        quantization: None (exact), `"int8"` or `"binary"`.
+        rescore_factor: candidates kept per requested neighbour before float
+            rescoring (quantised search only).
+
+    Example:
+
+    >>> import numpy as np
+    >>> index = Index(dim=2)
+    >>> index.add(np.array([[1.0, 0.0], [0.0, 1.0], [0.7, 0.7]]), ids=[10, 20, 30])
+    >>> scores, ids = index.search(np.array([[1.0, 0.2]]), k=2)
+    >>> ids.tolist()
+    [[10, 30]]
+    """
+
+    def __init__(self, dim, metric="inner_product", quantization=None, rescore_factor=4):
+        self.dim = check_positive_int("dim", dim)
+        self.metric = check_choice("metric", metric, METRICS)
+        if quantization not in QUANTIZATIONS:
+            raise ValueError(
+                f"`quantization` must be one of {list(QUANTIZATIONS)}. "
+                f"Received: quantization={describe(quantization)}."
+            )
+        self.quantization = quantization
+        self.rescore_factor = check_positive_int("rescore_factor", rescore_factor)
+        self._vectors = np.zeros((0, self.dim), np.float32)
+        self._ids = np.zeros(0, np.int64)
+        self._codes = None  # int8 codes or packed sign bits, rebuilt on change.
+        self._code_scales = None
+
+    def __len__(self):
+        return self._ids.size
+
+    def __repr__(self):
+        return f"<Index: {len(self)} x {self.dim}, {self.metric}, quantization={self.quantization}>"
+
+    def add(self, vectors, ids=None):
+        """Append `(n, dim)` vectors; `ids` `(n,)` integers (default: their positions)."""
+        vectors = self._checked_matrix("vectors", vectors)
+        if ids is None:
+            ids = np.arange(len(self), len(self) + vectors.shape[0], dtype=np.int64)
+        else:
+            ids = np.asarray(ids)
+            if ids.shape != (vectors.shape[0],) or not np.issubdtype(ids.dtype, np.integer):
+                raise ValueError(
+                    f"`ids` must be {vectors.shape[0]} integers, one per vector. "
+                    f"Received: array of shape {ids.shape} and dtype {ids.dtype}."
+                )
+        if self.metric == "cosine":
+            vectors = _unit_rows(vectors)
+        self._vectors = np.concatenate([self._vectors, vectors])
+        self._ids = np.concatenate([self._ids, ids.astype(np.int64)])
+        self._codes = None
+
+    def search(self, queries, k):
+        """`(scores, ids)`, each `(q, k)`, best first, for `(q, dim)` queries."""
+        queries = self._checked_matrix("queries", queries)
+        if not len(self):
+            raise ValueError("The index is empty: `add` vectors before searching it.")
+        k = check_positive_int("k", k)
+        if k > len(self):
+            raise ValueError(f"`k` must be at most the index size {len(self)}. Received: k={k}.")
+        if self.metric == "cosine":
+            queries = _unit_rows(queries)
+        if self.quantization is None:
+            positions, scores = _exact.top_k(queries, self._vectors, None, k)
+        else:
+            positions, scores = self._quantized_search(queries, k)
+        return scores, self._ids[positions]
+
+    def _quantized_search(self, queries, k):
+        if self._codes is None:
+            self._codes, self._code_scales = _quantize(self._vectors, self.quantization)
+        pool = min(len(self), k * self.rescore_factor)
+        if self.quantization == "int8":
+            # codes ~ vectors * scales, so dividing code products by the scales approximates float scores.
+            candidates, _ = _exact.top_k(queries, self._codes, self._code_scales, pool)
+        else:
+            # The float query against the +-1 rows: Hamming ranking's asymmetric form, with far fewer ties.
+            candidates, _ = _exact.top_k(queries, _SignRows(self._codes, self.dim), None, pool)
+        rescored = np.einsum("qd,qpd->qp", queries, self._vectors[candidates])  # (q, pool)
+        order = _best_first(rescored, candidates)[:, :k]
+        return np.take_along_axis(candidates, order, 1), np.take_along_axis(rescored, order, 1)
+
+    def _checked_matrix(self, name, values):
+        values = np.asarray(values, dtype=np.float32)
+        values = values[None] if values.ndim == 1 else values
+        if values.ndim != 2 or values.shape[1] != self.dim:
+            raise ValueError(
+                f"`{name}` must have shape (n, {self.dim}) for this index of dim={self.dim}. "
+                f"Received: shape {values.shape}."
+            )
+        if not np.all(np.isfinite(values)):
+            row = int(np.argwhere(~np.isfinite(values))[0, 0])
+            raise ValueError(f"`{name}` must be finite. Received: a nan or inf in row {row}.")
+        return values
+
+    def save(self, path):
+        """Write the index to `path` (a `.npz` file) atomically: a temporary file renamed into place."""
+        path = os.fspath(path)
+        config = {
+            "format_version": FORMAT_VERSION,
+            "dim": self.dim,
+            "metric": self.metric,
+            "quantization": self.quantization,
+            "rescore_factor": self.rescore_factor,
+        }
+        directory = os.path.dirname(os.path.abspath(path))
+        handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                np.savez(file, vectors=self._vectors, ids=self._ids, config=np.array(json.dumps(config)))
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """The `Index` saved at `path` by `save`."""
+        with np.load(os.fspath(path), allow_pickle=False) as stored:
+            config = json.loads(str(stored["config"]))
+            if config.pop("format_version", None) != FORMAT_VERSION:
+                raise ValueError(f"{path!r} is not an index saved by this version of keras_embed.")
+            index = cls(**config)
+            index._vectors = stored["vectors"].astype(np.float32)
+            index._ids = stored["ids"].astype(np.int64)
+        return index
+
+
+def _best_first(scores, positions):
+    """`(q, pool)` column order by score descending, ties by position ascending."""
+    return np.lexsort((positions, -scores), axis=-1)
+
+
+def _unit_rows(vectors):
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+
+def _quantize(vectors, quantization):
+    """int8 `(codes, scales)` with `codes ~ vectors * scales` per row, or packed sign bits and None."""
+    if quantization == "binary":
+        return np.packbits(vectors >= 0, axis=1), None
+    peaks = np.abs(vectors).max(axis=1)
+    scales = np.where(peaks > 0, 127.0 / np.where(peaks > 0, peaks, 1.0), 1.0).astype(np.float32)
+    codes = np.clip(np.round(vectors * scales[:, None]), -127, 127).astype(np.int8)
+    return codes, scales
+
+
+class _SignRows:
+    """Packed sign bits read as `(count, dim)` rows of +-1, a block at a time."""
+
+    dtype = np.dtype(np.int8)
+
+    def __init__(self, packed, dim):
+        self.packed = packed
+        self.shape = (packed.shape[0], dim)
+
+    def __getitem__(self, rows):
+        bits = np.unpackbits(self.packed[rows], axis=1, count=self.shape[1])
+        return bits.astype(np.int8) * 2 - 1
