@@ -14,6 +14,7 @@ from keras_embed._validation import is_number
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.layers._row_sparse import add_row_gradient_carrier
 from keras_embed.layers._row_sparse import check_sparse_compatible
+from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers._row_sparse import sparse_training_rows
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops._backend import writes_persist_from_call
@@ -215,6 +216,11 @@ class Embedding(CheckedCallArgumentsMixin, PaddedTableMixin, keras.layers.Embedd
         if self.output_scale == "sqrt":
             return math.sqrt(self.output_dim)
         return self.output_scale
+
+    def _clear_losses(self):
+        super()._clear_losses()
+        if self.sparse:
+            restore_code_loss(self)
 
     def call(self, inputs):
         return self._scale_and_cast(self.lookup(integer_ids("inputs", inputs)))

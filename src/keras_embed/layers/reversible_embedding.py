@@ -17,7 +17,6 @@ from keras_embed._validation import check_float_dtype
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_soft_cap
 from keras_embed.layers._reversible_quantization import ReversibleQuantizationMixin
-from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers.embedding import Embedding
 from keras_embed.ops._backend import attach_mask
 from keras_embed.ops._backend import stored_value
@@ -209,11 +208,6 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
                 name="reverse_embeddings",
                 trainable=True,
             )
-
-    def _clear_losses(self):
-        super()._clear_losses()
-        if self.sparse:
-            restore_code_loss(self)
 
     @property
     def reverse_kernel(self):
