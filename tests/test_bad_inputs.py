@@ -143,7 +143,7 @@ def test_wrong_shape_positions_raise():
 
 @pytest.mark.parametrize("layer", [SinePositionEncoding, RotaryEmbedding])
 def test_numeric_string_positions_raise(layer):
-    with pytest.raises(ValueError, match="`positions` must hold numbers, but has dtype <U1: strings"):
+    with pytest.raises(ValueError, match="`positions` must hold positions, but has dtype <U1: strings"):
         layer()(np.zeros((1, 3, 4), "float32"), positions=np.array(["1", "2", "3"]))
 
 

@@ -13,8 +13,8 @@ class CheckedCallArgumentsMixin:
     without x64 it truncates int64 ids to int32 (`2**32 + 3` becomes 3), it
     parses numeric strings as numbers, and it casts float16 ids to the compute
     dtype. A layer names its arguments in `checked_call_arguments`
-    (`{"inputs": "ids", "positions": "numbers", ...}`); `call` still checks the
-    tensors it receives.
+    (`{"inputs": "ids", "positions": "positions"}`: ids, or numbers named so in errors);
+    `call` still checks the tensors it receives.
     """
 
     checked_call_arguments = {}

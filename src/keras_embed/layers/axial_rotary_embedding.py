@@ -85,7 +85,7 @@ class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
           https://arxiv.org/abs/2403.13298)
     """
 
-    checked_call_arguments = {"inputs": "numbers", "coordinates": "numbers"}
+    checked_call_arguments = {"inputs": "numbers", "coordinates": "coordinates"}
 
     def __init__(self, dims=2, max_wavelength=100, learnable=False, seed=None, **kwargs):
         # Mixed frequencies are float32 weights; keep them so under mixed precision.

@@ -74,7 +74,7 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         - [Ostmeier et al., LieRE, 2024](https://arxiv.org/abs/2406.10322)
     """
 
-    checked_call_arguments = {"inputs": "numbers", "coordinates": "numbers"}
+    checked_call_arguments = {"inputs": "numbers", "coordinates": "coordinates"}
 
     def __init__(self, dims=2, max_wavelength=100, block_size=None, **kwargs):
         # Generators and the exponential stay float32 under mixed precision.

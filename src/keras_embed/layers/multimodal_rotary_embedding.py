@@ -92,7 +92,7 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         - [Bai et al., Qwen3-VL Technical Report, 2025](https://arxiv.org/abs/2511.21631)
     """
 
-    checked_call_arguments = {"inputs": "numbers", "positions": "numbers"}
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
 
     def __init__(
         self,

@@ -189,7 +189,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         - [Meta, The Llama 3 Herd of Models, 2024](https://arxiv.org/abs/2407.21783)
     """
 
-    checked_call_arguments = {"inputs": "numbers", "positions": "numbers"}
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
 
     def __init__(
         self,

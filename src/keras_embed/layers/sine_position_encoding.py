@@ -58,7 +58,7 @@ class SinePositionEncoding(CheckedCallArgumentsMixin, keras.layers.Layer):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
-    checked_call_arguments = {"inputs": "numbers", "positions": "numbers"}
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
 
     def __init__(self, max_wavelength=10000, **kwargs):
         super().__init__(**kwargs)

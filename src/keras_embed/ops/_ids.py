@@ -158,8 +158,9 @@ def check_call_argument(name, value, kind, required):
     """`value` as a layer may receive it, checked before keras converts it to a tensor.
 
     Backend and symbolic tensors pass unchecked (the layer's `call` checks
-    them). Arrays, lists and scalars are checked by the rule of `kind`
-    (`"ids"`: `check_ids`, `"numbers"`: `check_numbers`); lists come back as
+    them). Arrays, lists and scalars are checked by the rule of `kind`:
+    `"ids"` by `check_ids`, any other kind (`"numbers"`, `"positions"`: the
+    word errors use for the values) by `check_numbers`; lists come back as
     numpy arrays, so that keras accepts them as positional tensors. `None`
     passes unless the argument is `required`.
     """
@@ -167,9 +168,11 @@ def check_call_argument(name, value, kind, required):
         return None
     if value is not None and (ops.is_tensor(value) or keras.backend.is_keras_tensor(value)):
         return value
-    if isinstance(value, (list, tuple)):
-        (check_ids if kind == "ids" else check_numbers)(name, value)
-        return np.asarray(value)
-    if value is None or isinstance(value, (str, bytes)) or hasattr(value, "__array__"):
-        (check_ids if kind == "ids" else check_numbers)(name, value)
-    return value
+    if isinstance(value, (list, tuple)) or value is None or isinstance(value, (str, bytes)) or (
+        hasattr(value, "__array__")
+    ):
+        if kind == "ids":
+            check_ids(name, value)
+        else:
+            check_numbers(name, value, kind)
+    return np.asarray(value) if isinstance(value, (list, tuple)) else value
