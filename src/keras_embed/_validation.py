@@ -131,3 +131,44 @@ def check_row_index(name, value, rows, allow_none=True):
             f"(negative values count from the end). Received: {name}={describe(value)}."
         )
     return int(value) % rows
+
+
+def check_float_dtype(name, value, allow_none=True):
+    """`value` as a standardized floating dtype name ('float32', 'bfloat16', ...), or None."""
+    if value is None and allow_none:
+        return None
+    import keras  # here, so that importing this module loads no backend
+
+    try:
+        standard = keras.backend.standardize_dtype(value)
+    except (ValueError, TypeError):
+        standard = None
+    if standard is None or "float" not in standard:
+        raise _invalid(name, value, "a floating dtype such as 'float32' or 'bfloat16'", allow_none)
+    return standard
+
+
+def check_unique(name, values):
+    """Raise, naming the first repeat and both its positions, if `values` holds one twice."""
+    first_seen = {}
+    for position, value in enumerate(values):
+        if value in first_seen:
+            raise ValueError(
+                f"`{name}` must not repeat an entry (the second copy could never be reached). "
+                f"Received: {value!r} at positions {first_seen[value]} and {position}."
+            )
+        first_seen[value] = position
+
+
+def check_finite(name, values):
+    """Raise, naming the first, if numpy `values` hold a NaN or an infinity."""
+    values = np.asarray(values)
+    if values.dtype.kind != "f" or not values.size:
+        return
+    bad = ~np.isfinite(values)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"`{name}` must hold finite numbers. Received: {float(values[where])!r} at index "
+            f"{where} (dtype {values.dtype})."
+        )

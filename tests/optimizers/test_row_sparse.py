@@ -461,3 +461,36 @@ def test_fused_torch_adam_equals_torch_sparse_adam_over_ten_steps():
         loss.backward()
         peer.step()
     np.testing.assert_allclose(table_of(model), embedding.weight.detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def train_two_towers(sparse, optimizer, steps=3):
+    """One table shared by two towers (looked up twice per step), trained on tower sums."""
+    kwargs = dict(sparse=True, sparse_capacity=2 * BATCH * LENGTH) if sparse else {}
+    table = Embedding(ROWS, WIDTH, **kwargs)
+    left = keras.Input(batch_shape=(BATCH, LENGTH), dtype="int32")
+    right = keras.Input(batch_shape=(BATCH, LENGTH), dtype="int32")
+    model = keras.Model([left, right], keras.layers.Add()([table(left), table(right)]))
+    model.compile(optimizer=optimizer, loss=dot_loss)
+    table.embeddings.assign(initial_table())
+    for step in range(steps):
+        ids = [STEP_IDS[step], STEP_IDS[(step + 1) % len(STEP_IDS)]]
+        model.train_on_batch(ids, step_weights(step))
+    return keras.ops.convert_to_numpy(table.embeddings)
+
+
+def test_sparse_table_looked_up_twice_per_step_trains_as_the_dense_step():
+    # Both lookups' row gradients must be summed: ids shared by the towers get both.
+    sparse = train_two_towers(True, keras_embed.optimizers.SGD(learning_rate=0.5))
+    dense = train_two_towers(False, keras.optimizers.SGD(learning_rate=0.5))
+    np.testing.assert_allclose(sparse, dense, rtol=1e-6, atol=1e-6)
+    assert np.abs(dense - initial_table()).max() > 0.05  # the step did move the table
+
+
+def test_sparse_table_looked_up_twice_needs_room_for_both_lookups():
+    table = Embedding(ROWS, WIDTH, sparse=True, sparse_capacity=BATCH * LENGTH)
+    left = keras.Input(batch_shape=(BATCH, LENGTH), dtype="int32")
+    right = keras.Input(batch_shape=(BATCH, LENGTH), dtype="int32")
+    model = keras.Model([left, right], keras.layers.Add()([table(left), table(right)]))
+    model.compile(optimizer=keras_embed.optimizers.SGD(), loss=dot_loss)
+    with pytest.raises(ValueError, match=r"after 16 ids of earlier lookups in this step.*`sparse_capacity` >= 32"):
+        model.train_on_batch([STEP_IDS[0], STEP_IDS[1]], step_weights(0))

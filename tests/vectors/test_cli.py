@@ -58,3 +58,11 @@ def test_malformed_file_is_an_error_naming_the_file(tmp_path, capsys):
     path.write_bytes(b"2 2\na 1.000 2.000\nb 1.000 x\n")
     assert run_cli("info", str(path)) == 2
     assert f"{path}, line 3" in capsys.readouterr().err
+
+
+def test_truncated_gzip_file_exits_with_a_message(tmp_path, capsys):
+    from test_formats import truncated_gzip
+
+    assert run_cli("info", truncated_gzip(tmp_path)) == 2
+    error = capsys.readouterr().err
+    assert "the gzip stream is cut short or damaged" in error and "Traceback" not in error

@@ -385,3 +385,25 @@ def test_gensim_reads_what_we_write_and_we_read_what_gensim_writes(tmp_path, bin
     loaded = load(written)
     assert loaded.words == words
     np.testing.assert_array_equal(loaded.matrix, matrix)
+
+
+def truncated_gzip(tmp_path):
+    """A `.vec.gz` cut in the middle of its compressed stream (an interrupted download)."""
+    rows = b"".join(b"w%d 1.5 2.5 3.5\n" % i for i in range(2000))
+    whole = gzip.compress(b"2000 3\n" + rows)
+    return write_bytes(tmp_path / "v.vec.gz", whole[: len(whole) // 2])
+
+
+def test_truncated_gzip_file_raises_a_file_error(tmp_path):
+    path = truncated_gzip(tmp_path)
+    assert_file_error(path, r"the gzip stream is cut short or damaged .*the file is truncated")
+
+
+def test_text_header_with_the_wrong_dimension_names_both_sizes(tmp_path):
+    path = write_bytes(tmp_path / "v.vec", b"2 5\na 1 2 3\nb 1 2 3\n")
+    assert_file_error(path, r"line 1: the header 'count dim' gives dimension 5, but the first vector .* has 3 numbers$")
+
+
+def test_text_header_with_count_and_dim_swapped_says_so(tmp_path):
+    path = write_bytes(tmp_path / "v.vec", b"3 2\na 1 2 3\nb 1 2 3\n")
+    assert_file_error(path, r"has 3 numbers; the header looks swapped: word2vec headers are 'count dim'")

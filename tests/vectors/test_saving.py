@@ -316,3 +316,28 @@ def test_fasttext_reads_our_vec_file_bit_identically(tmp_path):
     for word, row in zip(words, values):
         found = model.get_input_vector(model.get_word_id(word))
         np.testing.assert_array_equal(found.view(np.uint32), row.view(np.uint32))
+
+
+def dead_process_id():
+    """The id of a process that has exited (a save killed midway left its files)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize("name, format", FILE_FORMATS + [("native", None)])
+def test_save_removes_partial_files_of_killed_saves_of_the_same_target(tmp_path, vectors, name, format):
+    killed = tmp_path / f".{name}.{dead_process_id()}-0123abcd.partial"
+    killed.write_bytes(b"half a file")
+    killed_folder = tmp_path / f".{name}.{dead_process_id()}-4567abcd.partial"
+    killed_folder.mkdir()
+    (killed_folder / "vectors.npy").write_bytes(b"half")
+    running = tmp_path / f".{name}.{os.getpid()}-89abcdef.partial"  # a save in progress here
+    running.write_bytes(b"in progress")
+    other_target = tmp_path / f".other.vec.{dead_process_id()}-0123abcd.partial"
+    other_target.write_bytes(b"not ours")
+    save(vectors, str(tmp_path / name), format=format)
+    assert sorted(os.listdir(tmp_path)) == sorted([name, running.name, other_target.name])

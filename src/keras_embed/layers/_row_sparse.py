@@ -106,26 +106,60 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
     )
     if padding_idx is not None:
         updates = ops.logical_and(updates, ops.not_equal(flat_ids, padding_idx))
+    first_slot = slots_taken_this_step(layer)
+    if first_slot and count is None:
+        raise ValueError(
+            f"The sparse table of layer {layer.name!r} is looked up a second time in one "
+            "training step with a number of ids not known when traced; give both "
+            "lookups fully known shapes (an `Input` with `batch_size`)."
+        )
     rows, code_loss = row_sparse.carrier_rows(
         table,
         carrier.value,
         flat_ids,
         updates,
         dense_gradient=not row_sparse.has_sparse_optimizer(variable),
+        first_slot=first_slot,
     )
     layer.add_loss(code_loss)
     remember_code_loss(layer, code_loss)
+    remember_slots_taken(layer, code_loss, first_slot + count)
     return ops.reshape(rows, tuple(ops.shape(ids)) + (table.shape[-1],))
+
+
+def slots_taken_this_step(layer):
+    """How many carrier rows earlier lookups of `layer`'s table took in this training step.
+
+    A table shared by two towers is looked up twice per step; each lookup
+    takes its own carrier rows, so the optimizer sums both gradients, as the
+    dense step does. A step is one stateless scope (JAX), or one outer call
+    whose losses still hold this layer's last code loss (torch, TensorFlow).
+    """
+    taken = getattr(layer, "_row_sparse_slots_taken", None)
+    if taken is None:
+        return 0
+    step, count = taken
+    if in_stateless_scope():
+        return count if step() is get_stateless_scope() else 0
+    return count if any(loss is step for loss in layer._losses) else 0
+
+
+def remember_slots_taken(layer, code_loss, count):
+    step = weakref.ref(get_stateless_scope()) if in_stateless_scope() else code_loss
+    layer._row_sparse_slots_taken = (step, count)
 
 
 def remember_code_loss(layer, code_loss):
     """Keep the code loss of a stateless (JAX) training call for `restore_code_loss`."""
     if in_stateless_scope():
-        layer._row_sparse_code_loss = (weakref.ref(get_stateless_scope()), code_loss)
+        scope = get_stateless_scope()
+        remembered = getattr(layer, "_row_sparse_code_loss", None)
+        earlier = remembered[1] if remembered is not None and remembered[0]() is scope else []
+        layer._row_sparse_code_loss = (weakref.ref(scope), earlier + [code_loss])
 
 
 def restore_code_loss(layer):
-    """Re-add the code loss that a second call of `layer` in the same step just cleared.
+    """Re-add the code losses that another call of `layer` in the same step just cleared.
 
     Keras' JAX trainer runs the model's `call` without entering a call
     context, so each top-level layer call clears that layer's losses first: a
@@ -136,6 +170,7 @@ def restore_code_loss(layer):
     remembered = getattr(layer, "_row_sparse_code_loss", None)
     if remembered is None or not in_stateless_scope():
         return
-    scope, code_loss = remembered
+    scope, code_losses = remembered
     if scope() is get_stateless_scope():
-        layer.add_loss(code_loss)
+        for code_loss in code_losses:
+            layer.add_loss(code_loss)

@@ -6,12 +6,13 @@ from keras import ops
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops import axial_rope
 from keras_embed.ops import rope
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class AxialRotaryEmbedding(keras.layers.Layer):
+class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """Rotary position embedding for tokens on a grid, axial or with learned mixed frequencies.
 
     A vision transformer's patch at row `y`, column `x` gets a position per
@@ -52,7 +53,7 @@ class AxialRotaryEmbedding(keras.layers.Layer):
             product.
         coordinates: optional float tensor `(batch, seq, dims)` or
             `(seq, dims)`: each token's position per axis, NaN where it has
-            none. Overrides `grid`. With neither, `seq` must be a perfect
+            none; not with `grid`. With neither, `seq` must be a perfect
             `dims`-th power and the grid is that hypercube.
 
     Input shape:
@@ -83,6 +84,8 @@ class AxialRotaryEmbedding(keras.layers.Layer):
         - [Heo et al., Rotary Position Embedding for Vision Transformer, 2024](
           https://arxiv.org/abs/2403.13298)
     """
+
+    checked_call_arguments = {"inputs": "numbers", "coordinates": "coordinates"}
 
     def __init__(self, dims=2, max_wavelength=100, learnable=False, seed=None, **kwargs):
         # Mixed frequencies are float32 weights; keep them so under mixed precision.

@@ -11,14 +11,16 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_row_index
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.layers._row_sparse import add_row_gradient_carrier
 from keras_embed.layers._row_sparse import check_sparse_compatible
+from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers._row_sparse import sparse_training_rows
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops._backend import writes_persist_from_call
 from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.ops.lookup import apply_embedding_rules
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.lookup import assign_rows
 from keras_embed.ops.lookup import check_index_range
 from keras_embed.ops.lookup import lookup_rows
@@ -45,7 +47,7 @@ def check_embeddings_scale(embeddings_scale):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class Embedding(PaddedTableMixin, keras.layers.Embedding):
+class Embedding(CheckedCallArgumentsMixin, PaddedTableMixin, keras.layers.Embedding):
     """A `keras.layers.Embedding` with everything torch's `nn.Embedding` has.
 
     Maps integer ids of shape `(...)` to rows of a trainable
@@ -151,6 +153,8 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
+    checked_call_arguments = {"inputs": "ids"}
+
     # How errors about out-of-range ids name the rows.
     _rows_name = "the table"
     row_sharded_variables = {"embeddings": ("rows", None)}
@@ -180,6 +184,7 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
         self.scale_grad_by_freq = check_bool("scale_grad_by_freq", scale_grad_by_freq)
         # Not `self.embeddings_scale`: keras' quantized table names its scales so.
         self.output_scale = check_embeddings_scale(embeddings_scale)
+        check_bool("mask_zero", mask_zero)
         self.sparse = check_bool("sparse", sparse)
         self.sparse_capacity = check_positive_int("sparse_capacity", sparse_capacity, allow_none=True)
         if self.sparse:
@@ -212,8 +217,13 @@ class Embedding(PaddedTableMixin, keras.layers.Embedding):
             return math.sqrt(self.output_dim)
         return self.output_scale
 
+    def _clear_losses(self):
+        super()._clear_losses()
+        if self.sparse:
+            restore_code_loss(self)
+
     def call(self, inputs):
-        return self._scale_and_cast(self.lookup(as_integer_ids("inputs", inputs)))
+        return self._scale_and_cast(self.lookup(integer_ids("inputs", inputs)))
 
     def _scale_and_cast(self, outputs):
         """`embeddings_scale` applied in float32, then one cast to the compute dtype."""

@@ -10,7 +10,8 @@ from keras_embed.ops.bags import combine_flat
 from keras_embed.ops.bags import combine_padded
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.bags import offsets_to_bag_ids
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops._ids import check_numbers
+from keras_embed.ops._ids import integer_ids
 
 
 def _is_ragged(x):
@@ -128,6 +129,8 @@ class EmbeddingBag(Embedding):
     (2, 8)
     """
 
+    checked_call_arguments = {"inputs": "ids", "offsets": "ids", "per_sample_weights": "numbers"}
+
     def __init__(
         self,
         input_dim,
@@ -157,7 +160,7 @@ class EmbeddingBag(Embedding):
     def call(self, inputs, offsets=None, per_sample_weights=None, mask=None):
         if _is_ragged(inputs):
             return self._call_ragged(inputs, offsets, per_sample_weights)
-        ids = as_integer_ids("inputs", inputs)
+        ids = integer_ids("inputs", inputs)
         self._check_weights(ids, per_sample_weights)
         if offsets is None:
             if len(ids.shape) != 2:
@@ -175,7 +178,7 @@ class EmbeddingBag(Embedding):
                     f"Received: inputs of shape {tuple(ids.shape)}."
                 )
             bags = self._combine_offsets(
-                ids, offsets, per_sample_weights, mask, self.include_last_offset
+                ids, integer_ids("offsets", offsets), per_sample_weights, mask, self.include_last_offset
             )
         return self._scale_and_cast(bags)
 
@@ -197,7 +200,7 @@ class EmbeddingBag(Embedding):
                     f"`inputs`. Received: {type(per_sample_weights).__name__}."
                 )
             per_sample_weights = per_sample_weights.values
-        ids = as_integer_ids("inputs", inputs.values)
+        ids = integer_ids("inputs", inputs.values)
         self._check_weights(ids, per_sample_weights)
         # Row splits hold the end of the last row: torch's include_last_offset form.
         bags = self._combine_offsets(ids, inputs.row_splits, per_sample_weights, None, True)
@@ -210,6 +213,9 @@ class EmbeddingBag(Embedding):
             )
         num_ids = ids.shape[0]
         _check_offsets(offsets, num_ids, include_last_offset)
+        if offsets.shape[0] == int(include_last_offset):
+            # No bags: torch's (0, d), which the segment reductions cannot give on every backend.
+            return ops.zeros((0, self.output_dim))
         bag_ids, in_bag, num_bags = offsets_to_bag_ids(offsets, num_ids, include_last_offset)
         valid = ops.logical_and(in_bag, self._kept(ids, mask))
         rows = self.lookup(ids)
@@ -229,6 +235,7 @@ class EmbeddingBag(Embedding):
     def _check_weights(self, ids, per_sample_weights):
         if per_sample_weights is None:
             return
+        check_numbers("per_sample_weights", per_sample_weights)
         if self.combiner == "max":
             raise ValueError(
                 "`per_sample_weights` cannot weight combiner='max'; use 'sum', 'mean' "

@@ -191,7 +191,11 @@ class HashEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         return ops.mod(hashes, self.num_buckets)
 
     def call(self, inputs):
-        hashes = hash_ids(self._ids(inputs), self.num_hashes + 1, self.seed, self.id_pairs)
+        ids = self._ids(inputs)
+        if 0 in tuple(ids.shape):
+            # An empty batch has empty embeddings; TensorFlow's hashing ops refuse zero-size ids.
+            return ops.zeros(self.compute_output_shape(tuple(ids.shape)), self.compute_dtype)
+        hashes = hash_ids(ids, self.num_hashes + 1, self.seed, self.id_pairs)
         # (..., num_hashes) rows of E -> (..., num_hashes, output_dim)
         rows = self.buckets(ops.mod(hashes[..., : self.num_hashes], self.num_buckets))
         rows = ops.cast(rows, self.compute_dtype)

@@ -6,13 +6,14 @@ from keras import ops
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops import axial_rope
 from keras_embed.ops import lie_rope
 from keras_embed.ops import rope
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class LieRotaryEmbedding(keras.layers.Layer):
+class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """Rotary position embedding with learned skew-symmetric generators (LieRE).
 
     A token at grid position `p` (one coordinate per axis) is rotated by
@@ -72,6 +73,8 @@ class LieRotaryEmbedding(keras.layers.Layer):
     References:
         - [Ostmeier et al., LieRE, 2024](https://arxiv.org/abs/2406.10322)
     """
+
+    checked_call_arguments = {"inputs": "numbers", "coordinates": "coordinates"}
 
     def __init__(self, dims=2, max_wavelength=100, block_size=None, **kwargs):
         # Generators and the exponential stay float32 under mixed precision.

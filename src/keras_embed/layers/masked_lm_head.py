@@ -3,12 +3,14 @@ from keras import ops
 
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.layers._padded_table import PaddedTableMixin
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.layers.reversible_embedding import reverse_compute_dtype
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
-from keras_embed.ops.lookup import as_integer_ids, lookup_rows
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import lookup_rows
 
 
 def gather_positions(inputs, mask_positions):
@@ -18,7 +20,7 @@ def gather_positions(inputs, mask_positions):
     when they are known; inside compiled functions a position outside
     `[0, S)` gathers an all-zero vector.
     """
-    mask_positions = as_integer_ids("mask_positions", mask_positions)
+    mask_positions = integer_ids("mask_positions", mask_positions)
     if len(mask_positions.shape) != 2 or len(inputs.shape) != 3:
         raise ValueError(
             "`inputs` must have shape (batch, sequence, hidden) and "
@@ -40,7 +42,7 @@ def gather_positions(inputs, mask_positions):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class MaskedLMHead(SublayerQuantizationMixin, PaddedTableMixin, keras.layers.Layer):
+class MaskedLMHead(CheckedCallArgumentsMixin, SublayerQuantizationMixin, PaddedTableMixin, keras.layers.Layer):
     """Masked language model head: predicts the vocabulary at masked positions.
 
     The layer gathers the encoder outputs at `mask_positions`, passes them
@@ -115,6 +117,8 @@ class MaskedLMHead(SublayerQuantizationMixin, PaddedTableMixin, keras.layers.Lay
         - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
         - [Press and Wolf, 2016](https://arxiv.org/abs/1608.05859)
     """
+
+    checked_call_arguments = {"inputs": "numbers", "mask_positions": "ids"}
 
     # The own kernel is `(hidden, vocabulary)`, the bias `(vocabulary,)`.
     row_sharded_variables = {"output_kernel": (None, "rows"), "output_bias": ("rows",)}

@@ -6,6 +6,7 @@ from keras import ops
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops import multimodal_rope
 from keras_embed.ops import rope
 from keras_embed.ops import rope_config
@@ -19,7 +20,7 @@ _HF_DEFAULT_SECTIONS = {"qwen3": ([24, 20, 20], True), "qwen2": ([16, 24, 24], F
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class MultimodalRotaryEmbedding(keras.layers.Layer):
+class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """Multimodal rotary position embedding (M-RoPE) of Qwen2-VL and Qwen3-VL.
 
     Every token carries three positions, `(t, h, w)`: text tokens repeat their
@@ -90,6 +91,8 @@ class MultimodalRotaryEmbedding(keras.layers.Layer):
         - [Wang et al., Qwen2-VL, 2024](https://arxiv.org/abs/2409.12191)
         - [Bai et al., Qwen3-VL Technical Report, 2025](https://arxiv.org/abs/2511.21631)
     """
+
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
 
     def __init__(
         self,

@@ -4,13 +4,15 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.positions import check_positions_shape
 from keras_embed.ops.positions import sequence_positions
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class PositionEmbedding(keras.layers.Layer):
+class PositionEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """A learned embedding of positions, one trainable vector per position.
 
     The layer owns a `(sequence_length, hidden)` table and returns the rows
@@ -57,6 +59,8 @@ class PositionEmbedding(keras.layers.Layer):
         - [Devlin et al., 2019](https://arxiv.org/abs/1810.04805)
     """
 
+    checked_call_arguments = {"inputs": "numbers", "positions": "ids"}
+
     def __init__(self, sequence_length, initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.sequence_length = check_positive_int("sequence_length", sequence_length)
@@ -81,6 +85,7 @@ class PositionEmbedding(keras.layers.Layer):
 
     def call(self, inputs, start_index=0, positions=None):
         shape = ops.shape(inputs)
+        check_positions_shape(positions, tuple(inputs.shape))
         table = ops.convert_to_tensor(self.position_embeddings)
         what = f"the position table (sequence_length={self.sequence_length})"
         if positions is None:

@@ -13,16 +13,15 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_bool
+from keras_embed._validation import check_float_dtype
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_soft_cap
-from keras_embed._validation import describe
 from keras_embed.layers._reversible_quantization import ReversibleQuantizationMixin
-from keras_embed.layers._row_sparse import restore_code_loss
 from keras_embed.layers.embedding import Embedding
 from keras_embed.ops._backend import attach_mask
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.lookup import lookup_dequantized_rows
 
 
@@ -175,14 +174,7 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
         check_positive_int("input_dim", input_dim)
         check_positive_int("output_dim", output_dim)
         check_bool("tie_weights", tie_weights)
-        if reverse_dtype is not None:
-            standard = keras.backend.standardize_dtype(reverse_dtype)
-            if "float" not in standard:
-                raise ValueError(
-                    "`reverse_dtype` must be a floating dtype such as 'float32' "
-                    f"or 'bfloat16'. Received: reverse_dtype={describe(reverse_dtype)}."
-                )
-            reverse_dtype = standard
+        reverse_dtype = check_float_dtype("reverse_dtype", reverse_dtype)
         check_soft_cap(logit_soft_cap)
         if kwargs.get("sparse") is True and tie_weights:
             raise ValueError(
@@ -221,11 +213,6 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
                 trainable=True,
             )
 
-    def _clear_losses(self):
-        super()._clear_losses()
-        if self.sparse:
-            restore_code_loss(self)
-
     @property
     def reverse_kernel(self):
         """The `(output_dim, input_dim)` matrix the reverse projection multiplies by."""
@@ -240,10 +227,16 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
             return ops.transpose(stored_value(lambda: self.unpadded(self.embeddings)))
         return stored_value(lambda: self.unpadded(self.reverse_embeddings))
 
+    def call_argument_kinds(self, arguments):
+        # A reverse call takes hidden states, not ids.
+        if arguments.get("reverse", False) is not False:
+            return {"inputs": "numbers"}
+        return self.checked_call_arguments
+
     def call(self, inputs, reverse=False):
-        if reverse:
+        if check_bool("reverse", reverse):
             return self._project_to_vocabulary(inputs)
-        inputs = as_integer_ids("inputs", inputs)
+        inputs = integer_ids("inputs", inputs)
         outputs = self._scale_and_cast(self.lookup(inputs))
         if self.mask_zero:
             # Set here rather than in `compute_mask`, which cannot tell float ids
@@ -264,6 +257,12 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
 
     def _project_to_vocabulary(self, inputs):
         # inputs: (..., output_dim) -> logits: (..., input_dim)
+        shape = tuple(inputs.shape)
+        if not shape or shape[-1] not in (None, self.output_dim):
+            raise ValueError(
+                f"A reverse call takes hidden states of shape (..., {self.output_dim}) "
+                f"(`output_dim`). Received: inputs of shape {shape}."
+            )
         dtype = reverse_compute_dtype(self.compute_dtype, self.reverse_dtype)
         if self.quantization_mode is None:
             logits = ops.matmul(

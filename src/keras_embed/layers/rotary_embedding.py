@@ -17,13 +17,14 @@ from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops import rope
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class RotaryEmbedding(keras.layers.Layer):
+class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """Rotary position embedding (RoPE), with the scaling schemes of real checkpoints.
 
     Rotates pairs of features by an angle proportional to the token position,
@@ -187,6 +188,8 @@ class RotaryEmbedding(keras.layers.Layer):
         - [Ding et al., LongRoPE, 2024](https://arxiv.org/abs/2402.13753)
         - [Meta, The Llama 3 Herd of Models, 2024](https://arxiv.org/abs/2407.21783)
     """
+
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
 
     def __init__(
         self,

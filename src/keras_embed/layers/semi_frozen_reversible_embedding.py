@@ -17,7 +17,8 @@ from keras import ops
 from keras_embed._validation import check_integer
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 from keras_embed.ops._backend import attach_mask, take_or_zeros
-from keras_embed.ops.lookup import as_integer_ids, lookup_rows
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import lookup_rows
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -212,7 +213,7 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
         if reverse or not self.num_trainable_rows or self.quantization_mode is not None:
             return super().call(inputs, reverse=reverse)
         # Two gathers of the ids' rows instead of merging the whole table per step.
-        inputs = as_integer_ids("inputs", inputs)
+        inputs = integer_ids("inputs", inputs)
         frozen = lookup_rows(
             ops.convert_to_tensor(self._embeddings),
             inputs,

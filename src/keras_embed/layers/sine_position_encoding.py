@@ -2,12 +2,14 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_float
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
+from keras_embed.ops.positions import check_positions_shape
 from keras_embed.ops.positions import sequence_positions
 from keras_embed.ops.positions import sinusoidal_encoding
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class SinePositionEncoding(keras.layers.Layer):
+class SinePositionEncoding(CheckedCallArgumentsMixin, keras.layers.Layer):
     """Fixed sinusoidal position encoding (Vaswani et al., 2017).
 
     For position `p` and feature `i` of `hidden` features the encoding is
@@ -56,6 +58,8 @@ class SinePositionEncoding(keras.layers.Layer):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
+    checked_call_arguments = {"inputs": "numbers", "positions": "positions"}
+
     def __init__(self, max_wavelength=10000, **kwargs):
         super().__init__(**kwargs)
         check_positive_float("max_wavelength", max_wavelength)
@@ -66,6 +70,7 @@ class SinePositionEncoding(keras.layers.Layer):
 
     def call(self, inputs, start_index=0, positions=None):
         shape = ops.shape(inputs)
+        check_positions_shape(positions, tuple(inputs.shape))
         positions = sequence_positions(shape[-2], start_index, positions)
         encoding = sinusoidal_encoding(positions, shape[-1], self.max_wavelength)
         return ops.broadcast_to(ops.cast(encoding, self.compute_dtype), shape)

@@ -2,13 +2,14 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_positive_int
+from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.layers.position_embedding import PositionEmbedding
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class TokenAndPositionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
+class TokenAndPositionEmbedding(CheckedCallArgumentsMixin, SublayerQuantizationMixin, keras.layers.Layer):
     """The sum of a token embedding and a learned position embedding.
 
     Token ids of shape `(..., sequence)` are embedded with a
@@ -57,6 +58,8 @@ class TokenAndPositionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
     >>> tuple(layer(token_ids).shape)
     (2, 16, 8)
     """
+
+    checked_call_arguments = {"inputs": "ids", "positions": "ids"}
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ from keras import ops
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.ops import rope
+from keras_embed.ops._ids import check_numbers
 
 
 def check_head_dim(head_dim, dims):
@@ -72,11 +73,18 @@ def token_coordinates(sequence, dims, grid=None, coordinates=None):
         dims: number of grid axes.
         grid: optional `dims` ints; tokens are its cells in row-major order.
         coordinates: optional `(batch, seq, dims)` or `(seq, dims)` positions,
-            NaN where a token has none. Overrides `grid`.
+            NaN where a token has none. Give `grid` or `coordinates`, not both.
 
     With neither, `sequence` must be a perfect `dims`-th power: the hypercube.
     """
+    if coordinates is not None and grid is not None:
+        raise ValueError(
+            "Pass `grid` or `coordinates`, not both: `coordinates` place every token "
+            f"themselves. Received: grid={grid!r} and coordinates of shape "
+            f"{tuple(getattr(coordinates, 'shape', np.shape(coordinates)))}."
+        )
     if coordinates is not None:
+        check_numbers("coordinates", coordinates, "coordinates")
         coordinates = ops.convert_to_tensor(coordinates)
         shape = tuple(coordinates.shape)
         if len(shape) not in (2, 3) or shape[-1] != dims:

@@ -39,6 +39,7 @@ import numpy as np
 from keras import ops
 
 from keras_embed._validation import check_bool
+from keras_embed._validation import check_float_dtype
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
@@ -48,7 +49,8 @@ from keras_embed._validation import describe
 from keras_embed.ops._backend import concrete_value, fused_cross_entropy
 from keras_embed.ops._cross_entropy_chunks import capped_logits
 from keras_embed.ops._cross_entropy_chunks import chunk_losses
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops._ids import check_numbers
+from keras_embed.ops._ids import integer_ids
 
 # One float32 (chunk, vocabulary) block of logits is kept near this size.
 CHUNK_BYTES = 32 * 2**20
@@ -318,18 +320,7 @@ def _check_options(transpose, ignore_index, z_loss, logit_soft_cap, reduction, c
         raise ValueError(
             f"`reduction` must be one of {REDUCTIONS}. Received: reduction={describe(reduction)}."
         )
-    if compute_dtype is None:
-        return None
-    try:
-        standard = keras.backend.standardize_dtype(compute_dtype)
-    except (ValueError, TypeError):
-        standard = None
-    if standard is None or "float" not in standard:
-        raise ValueError(
-            "`compute_dtype` must be a floating dtype such as 'float32' or "
-            f"'bfloat16'. Received: compute_dtype={describe(compute_dtype)}."
-        )
-    return standard
+    return check_float_dtype("compute_dtype", compute_dtype)
 
 
 def _check_label_values(labels, vocabulary_size, ignore_index):
@@ -366,15 +357,16 @@ def _prepare(
     )
     check_positive_int("chunk_size", chunk_size, allow_none=True)
     label_smoothing = check_rate("label_smoothing", label_smoothing)
+    check_numbers("hidden", hidden)
+    check_numbers("table", table)
     hidden = ops.convert_to_tensor(hidden)
     table = ops.convert_to_tensor(table)
-    labels = ops.convert_to_tensor(labels)
     for name, tensor in (("hidden", hidden), ("table", table)):
         if "float" not in _dtype_name(tensor):
             raise ValueError(
                 f"`{name}` must be a floating tensor. Received: dtype={_dtype_name(tensor)}."
             )
-    labels = as_integer_ids("labels", labels)
+    labels = integer_ids("labels", labels)
     hidden_shape, table_shape, labels_shape = map(_static_shape, (hidden, table, labels))
     if len(hidden_shape) < 1:
         raise ValueError(

@@ -1,53 +1,9 @@
 """Gathers with one defined answer for every index, valid or not."""
 
-import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import check_whole_numbers
 from keras_embed.ops._backend import concrete_value, scatter_rows_in_place, take, take_or_zeros
-
-
-def as_integer_ids(name, x):
-    """`x` as integer ids, cast to int32 when it arrives as floats.
-
-    keras' own `Embedding` casts whatever arrives, and a `keras.Sequential`
-    without an `Input` builds on a float32 symbolic input, so float ids must
-    be accepted. Integer tensors pass unchanged. Float tensors whose values
-    are unknown (symbolic, traced) are cast to int32 as keras does; concrete
-    ones are cast only when every value is a whole number, and otherwise the
-    first fractional (or non-finite) value raises. float16 / bfloat16 ids
-    and other dtypes (bool, strings, complex) raise.
-
-    Args:
-        name: the argument name quoted in errors.
-        x: ids of any shape: a tensor, numpy array or nested list.
-
-    Returns:
-        `x` itself when it holds integers, else an int32 tensor.
-    """
-    dtype = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
-    dtype = keras.backend.standardize_dtype(dtype)
-    if "int" in dtype:
-        return x
-    if "float" not in dtype:
-        raise ValueError(
-            f"`{name}` must hold integer ids (or floats holding whole numbers), "
-            f"but has dtype {dtype}. Cast them first, e.g. "
-            f"`keras.ops.cast({name}, 'int32')`."
-        )
-    if dtype in ("float16", "bfloat16"):
-        # Their ids are already rounded (bfloat16 turns 257 into 256): refuse, never guess.
-        raise ValueError(
-            f"`{name}` arrived as {dtype}, which cannot hold every id exactly "
-            "(in bfloat16, 257 becomes 256). A `keras.Sequential` without an "
-            "`Input` builds on the compute dtype of a mixed-precision policy; "
-            "start the model with `keras.Input(shape=..., dtype='int32')`."
-        )
-    values = concrete_value(x)
-    if values is not None:
-        check_whole_numbers(name, values)
-    return ops.cast(x, "int32")
 
 
 def check_index_range(name, values, upper, what):

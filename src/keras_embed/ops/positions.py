@@ -4,7 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed._validation import check_finite
+from keras_embed._validation import describe
+from keras_embed._validation import is_integer
+from keras_embed.ops._backend import concrete_value
+from keras_embed.ops._ids import check_numbers
+from keras_embed.ops._ids import integer_ids
 
 
 def sequence_positions(sequence_length, start_index=0, positions=None, dtype="float32"):
@@ -14,7 +19,7 @@ def sequence_positions(sequence_length, start_index=0, positions=None, dtype="fl
     (sinusoidal and rotary encodings, float `dtype`) may be integers or
     floats, fractional ones included, since the formulas hold at any real
     position; positions that index a table (`PositionEmbedding`, integer
-    `dtype`) are ids and follow `as_integer_ids`.
+    `dtype`) are ids and follow `integer_ids`.
 
     Args:
         sequence_length: int or scalar tensor, the length of the sequence
@@ -29,17 +34,57 @@ def sequence_positions(sequence_length, start_index=0, positions=None, dtype="fl
         Tensor of shape `(seq,)` or `(batch, seq)` and dtype `dtype`.
     """
     if positions is None:
+        check_start_index(start_index)
         return ops.arange(sequence_length, dtype=dtype) + ops.cast(start_index, dtype)
-    positions = ops.convert_to_tensor(positions)
     if "int" in dtype:
-        positions = as_integer_ids("positions", positions)
+        positions = integer_ids("positions", positions)
     else:
-        given = keras.backend.standardize_dtype(positions.dtype)
-        if "int" not in given and "float" not in given:
-            raise ValueError(
-                f"`positions` must hold integer or float positions. Received dtype {given}."
-            )
+        check_numbers("positions", positions, "positions")
+        positions = ops.convert_to_tensor(positions)
+        values = concrete_value(positions)
+        if values is not None:
+            check_finite("positions", values)
     return ops.cast(positions, dtype)
+
+
+def check_start_index(start_index):
+    """Raise unless `start_index` is an integer: a Python or numpy int, or an integer tensor."""
+    if is_integer(start_index):
+        return
+    dtype = getattr(start_index, "dtype", None)
+    shape = tuple(getattr(start_index, "shape", (None,)))
+    if dtype is not None and shape == () and "int" in keras.backend.standardize_dtype(dtype):
+        return
+    raise ValueError(
+        "`start_index` must be an integer (a Python int or a scalar integer tensor). "
+        f"Received: start_index={describe(start_index)}."
+    )
+
+
+def check_positions_shape(positions, inputs_shape):
+    """Raise unless `positions` has shape `(seq,)` or `(batch, seq)` for `inputs` `(batch, seq, ...)`."""
+    if len(inputs_shape) < 2:
+        raise ValueError(
+            "`inputs` must have shape (..., sequence, hidden), at least rank 2. "
+            f"Received: inputs of shape {tuple(inputs_shape)}."
+        )
+    if positions is None:
+        return
+    shape = tuple(getattr(positions, "shape", np.shape(positions)))
+    sequence, batch = inputs_shape[-2], inputs_shape[0]
+
+    def matches(size, expected):
+        return size is None or expected is None or size == expected
+
+    fits = (len(shape) == 1 and matches(shape[0], sequence)) or (
+        len(shape) == 2 and matches(shape[1], sequence) and (shape[0] == 1 or matches(shape[0], batch))
+    )
+    if not fits:
+        raise ValueError(
+            f"`positions` must have shape (sequence,) or (batch, sequence), here ({sequence},) "
+            f"or ({batch}, {sequence}), for inputs of shape {tuple(inputs_shape)}. "
+            f"Received: positions of shape {shape}."
+        )
 
 
 def sinusoidal_timescales(hidden_size, max_wavelength):

@@ -140,7 +140,7 @@ def id_code(ids, updates):
     return ops.cast(ops.stack([high, low, marker], axis=-1), "float32")
 
 
-def carrier_rows(table, carrier, ids, updates, dense_gradient=False):
+def carrier_rows(table, carrier, ids, updates, dense_gradient=False, first_slot=0):
     """Rows of `table` for flat `ids`, with their gradient routed to `carrier`.
 
     Args:
@@ -153,6 +153,9 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False):
             not update its row (ids out of range, the padding row).
         dense_gradient: bool. Whether the table gets its ordinary gradient
             too (for an optimizer not known yet when the step is traced).
+        first_slot: int. The first carrier row this lookup uses: earlier
+            lookups of the same table in the same step hold the rows before
+            it, so the optimizer sums the gradients of all of them.
 
     Returns:
         `(rows, code_loss)`: `rows` of shape `(n, d)` in the table's dtype
@@ -165,16 +168,17 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False):
     count = ids.shape[0]
     width = table.shape[-1]
     capacity = carrier.shape[0]
-    if count is not None and count > capacity:
+    if count is not None and first_slot + count > capacity:
+        earlier = f" after {first_slot} ids of earlier lookups in this step" if first_slot else ""
         raise ValueError(
-            f"A sparse table's training call looked up {count} ids, more than its "
+            f"A sparse table's training call looked up {count} ids{earlier}, more than its "
             f"row-gradient carrier holds ({capacity}: the number of ids per call the "
             "layer was built for). Build the layer on the training batch shape or "
-            f"pass `sparse_capacity` >= {count}."
+            f"pass `sparse_capacity` >= {first_slot + count} (all ids of one step)."
         )
     if count is None:
         count = ops.shape(ids)[0]
-    used = ops.slice(carrier, [0, 0], [count, width + CODE_COLUMNS])
+    used = ops.slice(carrier, [first_slot, 0], [count, width + CODE_COLUMNS])
     tap = ops.subtract(used, ops.stop_gradient(used))
     if is_resource_variable(table):
         rows = take_or_zeros(table, ids)

@@ -19,7 +19,7 @@ from keras_embed._validation import check_whole_numbers
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.ops._backend import concrete_value
-from keras_embed.ops.lookup import as_integer_ids
+from keras_embed.ops._ids import integer_ids
 
 _OUTPUT_KEYS = ("token_ids", "mask_positions", "mask_ids", "mask_weights")
 
@@ -400,7 +400,7 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 f"Received: shape {tuple(inputs.shape)}."
             )
         batched = len(inputs.shape) == 2
-        rows = as_integer_ids("inputs", inputs if batched else inputs[None])  # (B, L)
+        rows = integer_ids("inputs", inputs if batched else inputs[None])  # (B, L)
         length = rows.shape[1]
         slots = self.mask_selection_length
         selectable = ops.ones_like(rows, dtype="bool")

@@ -5,6 +5,7 @@ import numbers
 import numpy as np
 
 from keras_embed._validation import check_positive_int
+from keras_embed._validation import check_unique
 from keras_embed._validation import describe
 from keras_embed.ops._fasttext_ngrams import END_OF_SENTENCE
 from keras_embed.ops._fasttext_ngrams import ngram_rows
@@ -66,6 +67,7 @@ class SubwordTokenizer:
                 f"`vocabulary` must be a list of str. Received: vocabulary={describe(vocabulary)}."
             )
         self.vocabulary = [str(word) for word in vocabulary]
+        check_unique("vocabulary", self.vocabulary)
         self.minn, self.maxn = check_ngram_lengths(minn, maxn)
         self.num_buckets = check_positive_int("num_buckets", num_buckets)
         self.max_pieces = check_positive_int("max_pieces", max_pieces, allow_none=True)

@@ -7,6 +7,7 @@ import io
 import lzma
 import os
 import secrets
+import shutil
 import stat
 import sys
 from collections.abc import Callable
@@ -83,13 +84,27 @@ class Source:
     def compressed(self):
         return self.compression is not None
 
+    def _stream_call(self, method, argument):
+        """`self._stream.<method>(argument)`, with a broken compressed stream as a file error."""
+        try:
+            return getattr(self._stream, method)(argument)
+        except (EOFError, OSError, lzma.LZMAError) as error:
+            if not self.compressed:
+                raise
+            raise file_error(
+                self.path,
+                f"byte offset {self.offset} of the decompressed data",
+                f"the {self.compression} stream is cut short or damaged ({error}); "
+                "the file is truncated (an interrupted download or copy?)",
+            ) from None
+
     def read(self, size):
         if self._pushed_back:
             data, self._pushed_back = self._pushed_back[:size], self._pushed_back[size:]
             if len(data) < size:
-                data += self._stream.read(size - len(data))
+                data += self._stream_call("read", size - len(data))
         else:
-            data = self._stream.read(size)
+            data = self._stream_call("read", size)
         self.offset += len(data)
         self._tick()
         return data
@@ -99,7 +114,7 @@ class Source:
             data = self.read(len(buffer))
             buffer[: len(data)] = data
             return len(data)
-        count = self._stream.readinto(buffer)
+        count = self._stream_call("readinto", buffer)
         self.offset += count
         self._tick()
         return count
@@ -142,7 +157,7 @@ class Source:
         """The first `size` decompressed bytes, without consuming them (at start only)."""
         if self.offset:
             raise RuntimeError("peek() works only before reading.")
-        data = self._stream.read(size)
+        data = self._stream_call("read", size)
         self._stream.seek(0)
         return data
 
@@ -297,14 +312,52 @@ def create_beside(target, make):
     leaves a recognisable leftover, never a half-written `target`.
     """
     directory, base = os.path.split(target)
+    remove_stale_partials(target)
     for _ in range(100):
-        name = os.path.join(directory, f".{base}.{secrets.token_hex(4)}.partial")
+        name = os.path.join(directory, f".{base}.{os.getpid()}-{secrets.token_hex(4)}.partial")
         try:
             make(name)
         except FileExistsError:
             continue
         return name
     raise FileExistsError(f"Cannot create a temporary file beside {target!r}.")
+
+
+def _process_is_running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # It exists (another user's), or we cannot tell: keep its file.
+    return True
+
+
+def remove_stale_partials(target):
+    """Delete the `.partial` leftovers of earlier writes of `target` whose process has died.
+
+    `create_beside` puts the writer's process id in each name, so a save
+    running now in another process keeps its temporary file; one killed
+    midway (`kill -9`) left a file (or folder) nothing will ever finish.
+    """
+    directory, base = os.path.split(target)
+    prefix = f".{base}."
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".partial")):
+            continue
+        writer = name[len(prefix) : -len(".partial")].split("-", 1)[0]
+        if not writer.isdigit() or _process_is_running(int(writer)):
+            continue
+        leftover = os.path.join(directory, name)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(leftover) and not os.path.islink(leftover):
+                shutil.rmtree(leftover)
+            else:
+                os.remove(leftover)
 
 
 def sync_directory(directory):

@@ -78,7 +78,10 @@ def sniff_format(path):
         return "glove"
     dim = int(header.group(2))
     body = head[newline + 1 :] if newline >= 0 else b""
-    return "word2vec_text" if _is_text_vector_line(body, dim) else "word2vec_binary"
+    # A complete text line of another width is a text file whose header is wrong:
+    # the text reader says how, where the binary reader could only say "truncated".
+    text = _is_text_vector_line(body, dim) or _is_text_vector_line(body, None)
+    return "word2vec_text" if text else "word2vec_binary"
 
 
 def _check_one_dimensional(path, first_line, body):
@@ -100,12 +103,17 @@ def _is_text_vector_line(body, dim):
     """Whether the first line of `body` reads as `word v1 ... vdim` in text.
 
     A binary record's float bytes almost never split on spaces into `dim`
-    fields made of digits, signs, dots and exponents only.
+    fields made of digits, signs, dots and exponents only. With `dim=None`:
+    whether it is a complete text line of `word` and any number of values.
     """
     end = body.find(b"\n")
+    if dim is None and end < 0:
+        return False
     line = (body[:end] if end >= 0 else body).rstrip(b" \t\r")
     fields = line.split(b" ")
-    if end >= 0 and len(fields) < dim + 1:
+    if dim is None:
+        dim = len(fields) - 1
+    if dim < 1 or (end >= 0 and len(fields) < dim + 1):
         return False
     numbers = b" ".join(fields[1:][-dim:])
     return bool(numbers) and set(numbers) <= _NUMBER_TEXT and any(48 <= c <= 57 for c in numbers)

@@ -14,6 +14,7 @@ from keras_embed.vectors._text import encode_words, read_text_lines, write_text_
 
 HEADER = re.compile(rb"^[ \t]*(\d+)[ \t]+(\d+)[ \t\r]*$")
 _CHUNK_BYTES = 16 << 20
+_MAX_FIRST_ROW_BYTES = 1 << 20  # A longer line is left to the full reader.
 _MAX_HEADER_BYTES = 1024
 _LINE_END = b"\r\n"
 _WRITE_BLOCK_BYTES = 4 << 20  # Records laid out per write.
@@ -56,9 +57,36 @@ def _check_claimed_size(source, count, dim, min_record_bytes, what):
         )
 
 
+def _check_first_row_width(source, count, dim):
+    """Refuse a header whose dimension the first vector line contradicts, saying how."""
+    line = b""
+    while b"\n" not in line and len(line) < _MAX_FIRST_ROW_BYTES:
+        piece = source.read(1 << 16)
+        if not piece:
+            break
+        line += piece
+    source.push_back(line)
+    fields = line.split(b"\n", 1)[0].split()
+    if not fields or count == 0 or len(fields) - 1 == dim:
+        return
+    numbers = len(fields) - 1
+    hint = (
+        "; the header looks swapped: word2vec headers are 'count dim'"
+        if numbers == count
+        else ""
+    )
+    raise file_error(
+        source.path,
+        "line 1",
+        f"the header 'count dim' gives dimension {dim}, but the first vector (line 2, "
+        f"word {fields[0][:40].decode('utf-8', 'replace')!r}) has {numbers} numbers{hint}",
+    )
+
+
 def read_text(source, limit, dtype, encoding_errors):
     """word2vec text / fastText `.vec`: header then `word v1 ... vdim` lines."""
     count, dim, _ = read_header(source)
+    _check_first_row_width(source, count, dim)
     _check_claimed_size(source, count, dim, 2 * dim + 2, "text")
     words, matrix, lines = read_text_lines(
         source, dim, count, limit, dtype, encoding_errors, first_line=2, token_spaces=False
