@@ -332,8 +332,11 @@ class CategoricalEmbeddings(keras.layers.Layer):
             ids = values.astype(np.int64)
         if ids.size == 0:
             return np.zeros((0,), np.int32)
-        buckets = hash_buckets(split_ids(ids), self.num_oov_buckets, 1, self.seed, id_pairs=True)
-        return keras.ops.convert_to_numpy(buckets)[:, 0].astype(np.int32)
+        # Padding to a power of two bounds how many shapes eager JAX compiles the hash for.
+        padded = np.zeros(1 << (ids.size - 1).bit_length(), np.int64)
+        padded[: ids.size] = ids
+        buckets = hash_buckets(split_ids(padded), self.num_oov_buckets, 1, self.seed, id_pairs=True)
+        return keras.ops.convert_to_numpy(buckets)[: ids.size, 0].astype(np.int32)
 
     def _column_ids(self, column, values):
         values = np.asarray(values).reshape(-1)
