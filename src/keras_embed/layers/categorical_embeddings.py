@@ -41,7 +41,7 @@ def embedding_size(rows, rule="fastai"):
     Example:
 
     >>> embedding_size(10_000, "fastai"), embedding_size(10_000, "fourth_root")
-    (277, 10)
+    (278, 10)
     """
     rows = check_positive_int("rows", rows)
     check_choice("rule", rule, SIZE_RULES)
