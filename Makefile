@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BACKENDS := jax torch tensorflow
-PYTEST_ARGS ?= -q
+# Parallel workers per backend (pytest-xdist); `auto` is one per CPU core.
+WORKERS ?= auto
+PYTEST_ARGS ?= -q -n $(WORKERS) --durations=20
 
 .PHONY: setup test demo bench clean
 
@@ -16,14 +18,16 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# The whole suite once per backend; fails if any backend fails.
+# The whole suite once per backend, each spread over xdist workers (one backend at a
+# time keeps memory to a few processes); fails if any backend fails.
 test: setup
 	@failed=""; \
 	for backend in $(BACKENDS); do \
 		echo "=== KERAS_BACKEND=$$backend"; \
 		KERAS_BACKEND=$$backend $(PY) -m pytest $(PYTEST_ARGS) || failed="$$failed $$backend"; \
 	done; \
-	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi
+	if [ -n "$$failed" ]; then echo "FAILED on:$$failed"; exit 1; fi; \
+	echo "passed on: $(BACKENDS)"
 
 demo: setup
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m keras_embed demo

@@ -5,12 +5,8 @@ import os
 import keras
 import numpy as np
 import pytest
-from embed_testing import assert_config_round_trip
-from embed_testing import assert_fit_step_changes_weights
-from embed_testing import assert_saves_and_loads
 from embed_testing import backend
 from embed_testing import compiled
-from embed_testing import jit_compile_supported
 from embed_testing import to_numpy
 
 from keras_embed.layers import HashEmbedding
@@ -180,21 +176,6 @@ def test_mask_zero_masks_id_zero_only():
     assert to_numpy(layer.compute_mask(ids)).tolist() == [[False, True, False, True]]
     paired = HashEmbedding(10, 4, mask_zero=True, id_pairs=True)
     assert to_numpy(paired.compute_mask(split_ids([0, 2**32]))).tolist() == [False, True]
-
-
-def test_config_save_fit_and_mixed_precision(dtype_policy, tmp_path):
-    layer = HashEmbedding(64, 8, num_importance_buckets=32, seed=5, combiner="concat", id_pairs=True)
-    clone = assert_config_round_trip(layer)
-    assert (clone.seed, clone.num_importance_buckets, clone.id_pairs) == (5, 32, True)
-    inputs = keras.Input((3, 2), dtype="int32")
-    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
-    pairs = split_ids(np.random.default_rng(1).integers(-(2**62), 2**62, size=(8, 3)))
-    outputs = model(pairs)
-    expected_dtype = "bfloat16" if dtype_policy == "mixed_bfloat16" else "float32"
-    assert keras.backend.standardize_dtype(layer(pairs).dtype) == expected_dtype
-    assert tuple(outputs.shape) == (8, 3, 2)
-    assert_saves_and_loads(model, pairs, tmp_path)
-    assert_fit_step_changes_weights(model, pairs, np.ones((8, 3, 2)), jit_compile=jit_compile_supported())
 
 
 def test_sequential_without_input_casts_float_symbolic_ids():

@@ -3,11 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from embed_testing import assert_config_round_trip
-from embed_testing import assert_fit_step_changes_weights
-from embed_testing import assert_saves_and_loads
 from embed_testing import compiled
-from embed_testing import jit_compile_supported
 from embed_testing import to_numpy
 
 from keras_embed.layers import MixedDimensionEmbedding
@@ -90,19 +86,6 @@ def test_out_of_range_ids_raise_when_known_and_embed_to_zero_when_compiled():
         layer(np.array([3, 85]))
     outputs = to_numpy(compiled(layer)(np.array([3, 85, -1], "int32")))
     assert np.all(outputs[1:] == 0) and np.any(outputs[0] != 0)
-
-
-def test_config_save_fit_and_mixed_precision(dtype_policy, tmp_path):
-    layer = MixedDimensionEmbedding([4, 50], output_dim=8, dims=[8, 3], layout="features")
-    clone = assert_config_round_trip(layer)
-    assert clone.dims == [8, 3] and clone.layout == "features"
-    inputs = keras.Input((5, 2), dtype="int32")
-    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
-    ids = np.stack([np.random.default_rng(0).integers(0, 4, (6, 5)), np.random.default_rng(1).integers(0, 50, (6, 5))], -1)
-    expected_dtype = "bfloat16" if dtype_policy == "mixed_bfloat16" else "float32"
-    assert keras.backend.standardize_dtype(layer(ids).dtype) == expected_dtype
-    assert_saves_and_loads(model, ids, tmp_path)
-    assert_fit_step_changes_weights(model, ids, np.ones((6, 5, 2, 1)), jit_compile=jit_compile_supported())
 
 
 def test_sequential_without_input_embeds_float_symbolic_ids():

