@@ -44,6 +44,12 @@ def _floats(*shape):
     return _rng().standard_normal(shape).astype("float32")
 
 
+def _adapted_categorical_embeddings():
+    layer = public_layers.CategoricalEmbeddings(["city"], numeric_columns=["age"], embedding_dims=3, num_oov_buckets=2)
+    layer.adapt({"city": np.array(["Paris", "Oslo", "Paris", "Rome"]), "age": np.array([31.0, 45.0, 27.0, 60.0])})
+    return layer
+
+
 def _semi_frozen_with_rows(trainable_row_ids):
     """A fresh layer trains no row until `assign_table` says which."""
     layer = public_layers.SemiFrozenReversibleEmbedding(VOCABULARY, WIDTH, num_trainable_rows=len(trainable_row_ids))
@@ -69,6 +75,13 @@ REGISTRY = {
     "AxialRotaryEmbedding": LayerCase(
         make=lambda: public_layers.AxialRotaryEmbedding(learnable=True, seed=1),
         inputs=lambda: (_floats(BATCH, 9, WIDTH),),
+    ),
+    "CategoricalEmbeddings": LayerCase(
+        make=_adapted_categorical_embeddings,
+        # Already-preprocessed columns: city ids (3 words + 2 OOV buckets) and a numeric column.
+        inputs=lambda: (_ids(5, (BATCH,)), _floats(BATCH, 1)[:, 0]),
+        takes_ids=True,
+        call=staticmethod(lambda layer, city, age: layer({"city": city, "age": age})),
     ),
     "Embedding": LayerCase(
         make=lambda: public_layers.Embedding(VOCABULARY, WIDTH, mask_zero=True),

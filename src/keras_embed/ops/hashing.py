@@ -147,3 +147,8 @@ def hash_ids(ids, num_hashes, seed=0, id_pairs=False):
             ops.add(ops.left_shift(ops.bitwise_and(word[0], 0x7FFF), 16), word[1])
         )
     return ops.stack(hashes, axis=-1)
+
+
+def hash_buckets(ids, num_buckets, num_hashes, seed=0, id_pairs=False):
+    """`hash_ids(...) % num_buckets`: int32 buckets of shape `(..., num_hashes)`."""
+    return ops.mod(hash_ids(ids, num_hashes, seed, id_pairs), num_buckets)
