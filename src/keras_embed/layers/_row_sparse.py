@@ -107,7 +107,8 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
     if padding_idx is not None:
         updates = ops.logical_and(updates, ops.not_equal(flat_ids, padding_idx))
     first_slot = slots_taken_this_step(layer)
-    if first_slot and count is None:
+    # None: an earlier lookup in this step took an unknown number of carrier rows.
+    if first_slot is None or (first_slot and count is None):
         raise ValueError(
             f"The sparse table of layer {layer.name!r} is looked up a second time in one "
             "training step with a number of ids not known when traced; give both "
@@ -123,12 +124,12 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
     )
     layer.add_loss(code_loss)
     remember_code_loss(layer, code_loss)
-    remember_slots_taken(layer, code_loss, first_slot + count)
+    remember_slots_taken(layer, code_loss, None if count is None else first_slot + count)
     return ops.reshape(rows, tuple(ops.shape(ids)) + (table.shape[-1],))
 
 
 def slots_taken_this_step(layer):
-    """How many carrier rows earlier lookups of `layer`'s table took in this training step.
+    """How many carrier rows earlier lookups of `layer`'s table took in this training step (None: unknown).
 
     A table shared by two towers is looked up twice per step; each lookup
     takes its own carrier rows, so the optimizer sums both gradients, as the

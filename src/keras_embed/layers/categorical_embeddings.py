@@ -140,6 +140,9 @@ class CategoricalEmbeddings(keras.layers.Layer):
             columns, numbers for numeric columns. Every column of the layer,
             and no other, must be present.
 
+    Input shape:
+        A dict of `(batch,)` or `(batch, 1)` tensors, one per column.
+
     Output shape:
         `(batch, output_dim)`, where `output_dim` is the sum of the embedding
         widths plus the number of numeric columns.

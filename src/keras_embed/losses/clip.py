@@ -35,7 +35,7 @@ class CLIPLoss(keras.layers.Layer):
 
     >>> import numpy as np
     >>> layer = CLIPLoss()
-    >>> layer(np.eye(3, 4, dtype="float32"), np.eye(3, 4, dtype="float32")).shape
+    >>> tuple(layer(np.eye(3, 4, dtype="float32"), np.eye(3, 4, dtype="float32")).shape)
     (3,)
     """
 

@@ -21,7 +21,7 @@ class MatryoshkaLoss:
     >>> import numpy as np
     >>> from keras_embed.losses import info_nce_loss
     >>> loss = MatryoshkaLoss(info_nce_loss, dims=(2, 4))
-    >>> loss(np.eye(3, 4, dtype="float32"), np.eye(3, 4, dtype="float32")).shape
+    >>> tuple(loss(np.eye(3, 4, dtype="float32"), np.eye(3, 4, dtype="float32")).shape)
     (3,)
     """
 

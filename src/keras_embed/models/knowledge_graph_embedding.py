@@ -95,7 +95,7 @@ class KnowledgeGraphEmbedding(keras.Model):
     >>> model = KnowledgeGraphEmbedding(3, 2, dim=8, interaction="distmult", seed=0)
     >>> model.compile(optimizer="adam", loss=KGSoftplusLoss())
     >>> _ = model.fit(triples, epochs=2, batch_size=3, verbose=0)
-    >>> model(triples).shape
+    >>> tuple(model(triples).shape)
     (3,)
     """
 
