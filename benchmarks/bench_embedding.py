@@ -1,6 +1,6 @@
 """Embedding and EmbeddingBag forward + backward (the gradient of the table) against peers.
 
-- `Embedding` vs `keras.layers.Embedding` with the same table and ids (parity goal).
+- `Embedding` vs `keras.layers.Embedding` with the same table and ids (parity expected).
 - `EmbeddingBag` (4096 bags of 20 ids, V=1M, d=64, mean) vs torch `nn.EmbeddingBag` on the
   torch backend, and vs `take` + masked mean on JAX and TensorFlow.
 

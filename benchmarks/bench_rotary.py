@@ -14,7 +14,7 @@ Two benchmarks, each timed call by call in alternation with the peer (paired med
 
 and, peer-free, `MultimodalRotaryEmbedding` (Qwen2-VL M-RoPE at Qwen2-VL positions of a
 prompt with an image) against our own `RotaryEmbedding` with `(batch, seq)` positions on the
-same shape, forward+backward as above: the cost of the third axis (goal: at most 1.2x).
+same shape, forward+backward as above: the cost of the third axis.
 
 keras-hub is a bench-only extra; without it the keras-hub rows are skipped.
 `--quick` runs tiny shapes in a few seconds (a smoke test).

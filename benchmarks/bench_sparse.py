@@ -239,7 +239,7 @@ def main(argv=None):
         if dense_ms is not None:
             print(row(f"sparse Adam step, V={rows:,} vs keras dense Adam", ours_ms, dense_ms))
     if ours[-1] is not None and ours[0] is not None:
-        print(row(f"sparse Adam step, V={large:,} vs ours at V={small:,} (goal <= 1.5)", ours[-1], ours[0]))
+        print(row(f"sparse Adam step, V={large:,} vs ours at V={small:,}", ours[-1], ours[0]))
     memory = results["memory"]
     if memory is not None:
         print_memory_rows(memory, large)
@@ -252,7 +252,7 @@ def main(argv=None):
 
 def print_memory_rows(memory, large):
     print(row(
-        f"resident MB at V={large:,} after 40 steps vs table+slots+100 MB (goal <= 1)",
+        f"resident MB at V={large:,} after 40 steps vs table+slots+100 MB",
         memory["after_40_steps_mb"], memory["state_mb"] + 100, unit="MB",
     ))
     print(row(
