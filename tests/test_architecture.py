@@ -21,6 +21,7 @@ SOURCE_ROOT = pathlib.Path(keras_embed.__file__).parent
 # feature packages can never import each other. Packages being added get their row at merge.
 RANKS = {
     "_keras_internals": 0,
+    "_lazy": 0,
     "_validation": 1,
     "ops": 2,
     "optimizers": 3,

@@ -3,7 +3,7 @@
 Public names load on first use; `AliasSampler` is numpy only and loads no backend.
 """
 
-import importlib
+from keras_embed._lazy import lazy_exports
 
 _PUBLIC = {
     "sampled_softmax_loss": "keras_embed.losses.softmax",
@@ -17,12 +17,4 @@ _PUBLIC = {
     "AliasSampler": "keras_embed.losses.alias_sampler",
 }
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'keras_embed.losses' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

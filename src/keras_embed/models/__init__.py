@@ -4,7 +4,7 @@ Names load on first use, so that the command line and the numpy-only triple
 reader start without Keras or a deep-learning backend.
 """
 
-import importlib
+from keras_embed._lazy import lazy_exports
 
 _PUBLIC = {
     "KnowledgeGraphEmbedding": "keras_embed.models.knowledge_graph_embedding",
@@ -16,15 +16,7 @@ _PUBLIC = {
     "load_triples": "keras_embed.models.triples",
 }
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'keras_embed.models' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
 
 
 __all__ = sorted(_PUBLIC)

@@ -4,7 +4,7 @@ Public names load on first use: `Index`, `BM25` and `reciprocal_rank_fusion`
 are numpy only; `BruteForceRetrieval` loads Keras.
 """
 
-import importlib
+from keras_embed._lazy import lazy_exports
 
 _PUBLIC = {
     "Index": "keras_embed.retrieval.index",
@@ -13,12 +13,4 @@ _PUBLIC = {
     "BruteForceRetrieval": "keras_embed.retrieval.brute_force_retrieval",
 }
 
-
-def __getattr__(name):
-    if name in _PUBLIC:
-        return getattr(importlib.import_module(_PUBLIC[name]), name)
-    raise AttributeError(f"module 'keras_embed.retrieval' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_PUBLIC))
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
