@@ -210,3 +210,21 @@ def test_empty_vocabulary_raises():
 def test_invalid_embedding_rule_raises():
     with pytest.raises(ValueError, match="embedding_dims"):
         CategoricalEmbeddings(["city"], embedding_dims="cube_root")
+
+
+def test_int8_quantized_tables_reload_from_keras_file(tmp_path):
+    # model.quantize reaches the column tables only; the layer's config must record it for the reload.
+    data = {"city": np.array(["a", "b", "a", "c"]), "age": np.array([1.0, 2.0, 3.0, 4.0])}
+    layer = CategoricalEmbeddings(["city"], numeric_columns=["age"], embedding_dims=3)
+    layer.adapt(data)
+    ids = layer.preprocess(data)
+    inputs = {"city": keras.Input((), dtype="int32", name="city"), "age": keras.Input((), name="age")}
+    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
+    model.quantize("int8")
+    expected = model.predict(ids, verbose=0)
+    model.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    table = restored.layers[-2].tables["city"]
+    assert table.quantization_mode == "int8"
+    assert any(str(w.dtype) == "int8" for w in table.weights)
+    np.testing.assert_array_equal(restored.predict(ids, verbose=0), expected)

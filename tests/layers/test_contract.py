@@ -81,6 +81,7 @@ REGISTRY = {
         # Already-preprocessed columns: city ids (3 words + 2 OOV buckets) and a numeric column.
         inputs=lambda: (_ids(5, (BATCH,)), _floats(BATCH, 1)[:, 0]),
         takes_ids=True,
+        quantizes=True,
         call=staticmethod(lambda layer, city, age: layer({"city": city, "age": age})),
     ),
     "Embedding": LayerCase(

@@ -12,6 +12,7 @@ from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
+from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.layers.embedding import Embedding
 from keras_embed.ops.hashing import hash_buckets
 from keras_embed.preprocessing.hash_strings import hash_strings
@@ -77,7 +78,7 @@ def _as_key(value):
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
-class CategoricalEmbeddings(keras.layers.Layer):
+class CategoricalEmbeddings(SublayerQuantizationMixin, keras.layers.Layer):
     """Entity embeddings of the categorical columns of a table, concatenated with its numeric columns.
 
     Each categorical column gets a vocabulary learned by `adapt(data)` and its
@@ -392,6 +393,7 @@ class CategoricalEmbeddings(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self._check_adapted()
+        self.restore_sublayer_quantization()
         for table in self.tables.values():
             if not table.built:
                 table.build(None)
