@@ -9,10 +9,15 @@ PYTEST_ARGS ?= -q -n $(WORKERS) --durations=20
 
 .PHONY: setup test demo bench clean
 
+# uv resolves and downloads in parallel (seconds where pip takes minutes); pip is the
+# fallback. uv ignores pip's configuration, so pip's local wheel folder is passed on.
+INSTALL = $(VENV)/bin/uv pip install -q --python $(PY) $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
+FALLBACK_INSTALL = $(PY) -m pip install -q
+
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[jax,torch,tensorflow,plots,test]"
+	$(PY) -m pip install -q uv || true
+	$(INSTALL) -e ".[jax,torch,tensorflow,plots,test]" || $(FALLBACK_INSTALL) -e ".[jax,torch,tensorflow,plots,test]"
 	$(PY) -c "import keras, jax, torch, tensorflow, keras_embed"
 	touch $@
 
@@ -33,8 +38,8 @@ demo: setup
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m keras_embed demo
 
 bench: setup
-	$(PY) -m pip install -q -e ".[bench]"
-	$(PY) -m pip install -q --no-deps "keras-hub==0.32.*"
+	$(INSTALL) -e ".[bench]" || $(FALLBACK_INSTALL) -e ".[bench]"
+	$(INSTALL) --no-deps "keras-hub==0.32.*" || $(FALLBACK_INSTALL) --no-deps "keras-hub==0.32.*"
 	$(PY) benchmarks/run.py
 
 clean:
