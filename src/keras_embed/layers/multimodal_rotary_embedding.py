@@ -7,11 +7,22 @@ from keras_embed._validation import check_bool
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import multimodal_rope
-from keras_embed.ops import rope
-from keras_embed.ops import rope_config
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
+from keras_embed.ops.rope.hf_config import arguments_from_hf_config
+from keras_embed.ops.rope.hf_config import hf_config_dict
+from keras_embed.ops.rope.multimodal import check_mrope_section
+from keras_embed.ops.rope.multimodal import mrope_pair_axes
+from keras_embed.ops.rope.multimodal import pair_positions
+from keras_embed.ops.rope.registry import LENGTH_DEPENDENT_SCHEDULES
+from keras_embed.ops.rope.registry import PARAMETER_DEFAULTS
+from keras_embed.ops.rope.registry import check_max_wavelength
+from keras_embed.ops.rope.registry import check_rope_parameters
+from keras_embed.ops.rope.registry import rope_frequencies
+from keras_embed.ops.rope.registry import takes_layer_setting
+from keras_embed.ops.rope.rotation import apply_rope
+from keras_embed.ops.rope.rotation import pair_cos_sin
+from keras_embed.ops.rope.rotation import rotate_in_float32
 
 # transformers names for the plain RoPE frequencies of multimodal models.
 _HF_TYPE_ALIASES = {"mrope": "default", "axial": "default"}
@@ -105,14 +116,14 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         **kwargs,
     ):
         scheme = {
-            name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
+            name: kwargs.pop(name) for name in list(kwargs) if name in PARAMETER_DEFAULTS
         }
         super().__init__(**kwargs)
-        self.mrope_section = list(multimodal_rope.check_mrope_section(mrope_section))
+        self.mrope_section = list(check_mrope_section(mrope_section))
         check_bool("interleaved", interleaved, expected="a bool")
-        rope.check_max_wavelength(max_wavelength)
+        check_max_wavelength(max_wavelength)
         check_positive_float("scaling_factor", scaling_factor)
-        if rope.takes_layer_setting(rope_type, "partial_rotary_factor"):
+        if takes_layer_setting(rope_type, "partial_rotary_factor"):
             raise ValueError(
                 f"rope_type='{rope_type}' rotates part of the head, which M-RoPE does not. "
                 f"Received: rope_type={describe(rope_type)}."
@@ -121,7 +132,7 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.max_wavelength = max_wavelength
         self.scaling_factor = scaling_factor
         self.rope_type = rope_type
-        self._schedule_parameters = rope.check_rope_parameters(
+        self._schedule_parameters = check_rope_parameters(
             rope_type, {"factor": scaling_factor, **scheme}
         )
         # head_dim -> (inverse_frequencies, attention_scaling, pair_axes), numpy.
@@ -136,10 +147,10 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 "(head_dim). Received None."
             )
         if head_dim not in self._tables:
-            pair_axes = multimodal_rope.mrope_pair_axes(
+            pair_axes = mrope_pair_axes(
                 self.mrope_section, self.interleaved, head_dim
             )
-            inverse_frequencies, scaling = rope.rope_frequencies(
+            inverse_frequencies, scaling = rope_frequencies(
                 self.rope_type, head_dim, self.max_wavelength, self._schedule_parameters
             )
             self._tables[head_dim] = (inverse_frequencies, scaling, pair_axes)
@@ -200,8 +211,8 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             positions = ops.broadcast_to(text[None, None], (3, 1, sequence_length))
         else:
             positions = self._check_positions(positions, inputs)
-        if self.rope_type in rope.LENGTH_DEPENDENT_SCHEDULES:
-            inverse_frequencies, scaling = rope.rope_frequencies(
+        if self.rope_type in LENGTH_DEPENDENT_SCHEDULES:
+            inverse_frequencies, scaling = rope_frequencies(
                 self.rope_type,
                 head_dim,
                 self.max_wavelength,
@@ -209,13 +220,13 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 sequence_length=self._largest_position_plus_one(positions),
             )
         # (batch, seq, head_dim // 2): each pair's position on its own axis.
-        cos, sin = rope.pair_cos_sin(
-            multimodal_rope.pair_positions(positions, pair_axes), inverse_frequencies, scaling
+        cos, sin = pair_cos_sin(
+            pair_positions(positions, pair_axes), inverse_frequencies, scaling
         )
         for _ in range(rank - 3):  # broadcast over heads
             cos, sin = ops.expand_dims(cos, -2), ops.expand_dims(sin, -2)
 
-        return rope.rotate_in_float32(inputs, (cos, sin), self.compute_dtype, rope.apply_rope)
+        return rotate_in_float32(inputs, (cos, sin), self.compute_dtype, apply_rope)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(len(input_shape))
@@ -262,11 +273,11 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             ValueError: no `mrope_section` and an unknown model type, or what
                 `RotaryEmbedding.from_hf_config` rejects.
         """
-        config = rope_config.hf_config_dict(config)
+        config = hf_config_dict(config)
         model_type = str(config.get("model_type", ""))
         text_config = dict(config.get("text_config") or config)
         text_config.setdefault("model_type", model_type)
-        arguments, parameters = rope.arguments_from_hf_config(
+        arguments, parameters = arguments_from_hf_config(
             text_config, type_aliases=_HF_TYPE_ALIASES
         )
         if arguments.pop("partial_rotary_factor") != 1.0:

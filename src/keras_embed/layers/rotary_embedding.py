@@ -18,9 +18,18 @@ from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import rope
 from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
+from keras_embed.ops.rope.hf_config import arguments_from_hf_config
+from keras_embed.ops.rope.registry import LENGTH_DEPENDENT_SCHEDULES
+from keras_embed.ops.rope.registry import PARAMETER_DEFAULTS
+from keras_embed.ops.rope.registry import check_max_wavelength
+from keras_embed.ops.rope.registry import check_rope_parameters
+from keras_embed.ops.rope.registry import rope_frequencies
+from keras_embed.ops.rope.registry import takes_layer_setting
+from keras_embed.ops.rope.rotation import apply_rope
+from keras_embed.ops.rope.rotation import rope_cos_sin
+from keras_embed.ops.rope.rotation import rotate_in_float32
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -206,10 +215,10 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         # Scheme parameters are the keyword arguments named in the schedules' own
         # tables (`keras_embed.ops.rope.PARAMETER_DEFAULTS`); the rest go to `Layer`.
         scheme = {
-            name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
+            name: kwargs.pop(name) for name in list(kwargs) if name in PARAMETER_DEFAULTS
         }
         super().__init__(**kwargs)
-        rope.check_max_wavelength(max_wavelength)
+        check_max_wavelength(max_wavelength)
         check_positive_float("scaling_factor", scaling_factor)
         for name, axis in (("sequence_axis", sequence_axis), ("feature_axis", feature_axis)):
             check_integer(name, axis, expected="an integer axis")
@@ -228,15 +237,15 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.partial_rotary_factor = partial_rotary_factor
         self.interleaved = interleaved
         # {name: value} of every parameter the schedule takes, defaults filled in.
-        self._schedule_parameters = rope.check_rope_parameters(
+        self._schedule_parameters = check_rope_parameters(
             rope_type, {"factor": scaling_factor, **scheme}
         )
         # `layer.beta_fast` etc.: the scheme's value, `None` where it takes no such parameter.
-        for name in rope.PARAMETER_DEFAULTS:
+        for name in PARAMETER_DEFAULTS:
             if name != "factor":
                 setattr(self, name, self._schedule_parameters.get(name))
         # The schedule covers the whole feature axis itself (e.g. "proportional").
-        self._full_width = rope.takes_layer_setting(rope_type, "partial_rotary_factor")
+        self._full_width = takes_layer_setting(rope_type, "partial_rotary_factor")
         # rotary_dim -> (inverse_frequencies, attention_scaling), numpy float32.
         self._frequency_tables = {}
         self.supports_masking = True
@@ -277,7 +286,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     def _static_frequencies(self, rotary_dim):
         """Frequency table for `rotary_dim`, computed once per size."""
         if rotary_dim not in self._frequency_tables:
-            self._frequency_tables[rotary_dim] = rope.rope_frequencies(
+            self._frequency_tables[rotary_dim] = rope_frequencies(
                 self.rope_type,
                 rotary_dim,
                 self.max_wavelength,
@@ -321,8 +330,8 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         else:
             positions_used = self._check_positions(positions, inputs, sequence_axis)
 
-        if self.rope_type in rope.LENGTH_DEPENDENT_SCHEDULES:
-            inverse_frequencies, attention_scaling = rope.rope_frequencies(
+        if self.rope_type in LENGTH_DEPENDENT_SCHEDULES:
+            inverse_frequencies, attention_scaling = rope_frequencies(
                 self.rope_type,
                 rotary_dim,
                 self.max_wavelength,
@@ -334,7 +343,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             inverse_frequencies, attention_scaling = self._static_frequencies(rotary_dim)
 
         # (seq, rotary_dim // 2) or (batch, seq, rotary_dim // 2), float32.
-        cos, sin = rope.rope_cos_sin(positions_used, inverse_frequencies, attention_scaling)
+        cos, sin = rope_cos_sin(positions_used, inverse_frequencies, attention_scaling)
         # Broadcast over every axis but batch (for 2-D positions), sequence, features.
         kept = ([0] if len(positions_used.shape) == 2 else []) + [sequence_axis, rank - 1]
         for axis in range(rank):
@@ -342,11 +351,11 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 cos = ops.expand_dims(cos, axis)
                 sin = ops.expand_dims(sin, axis)
 
-        outputs = rope.rotate_in_float32(
+        outputs = rotate_in_float32(
             inputs,
             (cos, sin),
             self.compute_dtype,
-            lambda x, cos, sin: rope.apply_rope(x, cos, sin, interleaved=self.interleaved),
+            lambda x, cos, sin: apply_rope(x, cos, sin, interleaved=self.interleaved),
         )
         if feature_axis != rank - 1:
             outputs = ops.moveaxis(outputs, -1, feature_axis)
@@ -441,7 +450,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             ValueError: the config has an unknown rope type or lacks a key the
                 type needs.
         """
-        arguments, _ = rope.arguments_from_hf_config(config, layer_type)
+        arguments, _ = arguments_from_hf_config(config, layer_type)
         arguments.update(kwargs)
         return cls(**arguments)
 
