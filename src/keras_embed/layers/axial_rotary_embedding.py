@@ -10,7 +10,8 @@ from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.ops.rope.axial import apply_blockwise
 from keras_embed.ops.rope.axial import axial_cos_sin
 from keras_embed.ops.rope.axial import axial_inverse_frequencies
-from keras_embed.ops.rope.axial import check_head_dim
+from keras_embed.ops.rope.axial import check_grid_inputs
+from keras_embed.ops.rope.axial import known_heads
 from keras_embed.ops.rope.axial import mixed_cos_sin
 from keras_embed.ops.rope.axial import mixed_frequencies_initial
 from keras_embed.ops.rope.axial import random_head_angles
@@ -111,20 +112,13 @@ class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.supports_masking = True
 
     def _check_shape(self, input_shape):
-        if len(input_shape) not in (3, 4):
-            raise ValueError(
-                "`AxialRotaryEmbedding` needs inputs (batch, seq, heads, head_dim) or "
-                f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
-            )
-        return check_head_dim(input_shape[-1], self.dims)
+        return check_grid_inputs("AxialRotaryEmbedding", input_shape, self.dims)
 
     def build(self, input_shape):
         block = self._check_shape(input_shape)
         self._inverse_frequencies = axial_inverse_frequencies(block, self.max_wavelength)
         if self.learnable:
-            heads = input_shape[2] if len(input_shape) == 4 else 1
-            if heads is None:
-                raise ValueError("Learned mixed frequencies need a known number of heads (axis 2).")
+            heads = known_heads(input_shape, "Learned mixed frequencies")
             initial = mixed_frequencies_initial(
                 self.dims, heads, block, self.max_wavelength,
                 random_head_angles(heads, self.seed),

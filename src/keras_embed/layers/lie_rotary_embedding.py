@@ -7,7 +7,8 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops.rope.axial import check_head_dim
+from keras_embed.ops.rope.axial import check_grid_inputs
+from keras_embed.ops.rope.axial import known_heads
 from keras_embed.ops.rope.axial import token_coordinates
 from keras_embed.ops.rope.lie import apply_rotations
 from keras_embed.ops.rope.lie import axial_generators
@@ -102,13 +103,8 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.supports_masking = True
 
     def _check_shape(self, input_shape):
-        if len(input_shape) not in (3, 4):
-            raise ValueError(
-                "`LieRotaryEmbedding` needs inputs (batch, seq, heads, head_dim) or "
-                f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
-            )
+        check_grid_inputs("LieRotaryEmbedding", input_shape, self.dims)
         head_dim = input_shape[-1]
-        check_head_dim(head_dim, self.dims)
         block_size = head_dim if self.block_size is None else self.block_size
         if head_dim % block_size:
             raise ValueError(
@@ -119,9 +115,7 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         block_size = self._check_shape(input_shape)
-        heads = input_shape[2] if len(input_shape) == 4 else 1
-        if heads is None:
-            raise ValueError("Learned generators need a known number of heads (axis 2).")
+        heads = known_heads(input_shape, "Learned generators")
         # W with W - W^T = the axial generators: half of them, as W^T contributes the rest.
         initial = 0.5 * axial_generators(
             self.dims, heads, input_shape[-1], block_size, self.max_wavelength

@@ -8,6 +8,9 @@ One module per concern, each name defined in exactly one of them:
   `rope_frequencies`, which runs the schedule registered as a `rope_type`.
 - `hf_config`: rotary layer arguments from a transformers config.
 - `rotation`: cosine and sine tables and `apply_rope`, the rotation itself.
+- `scheme`: what the scaled rotary layers share at call time: `RopeScheme`
+  (checked parameters, tables cached per size or computed per call) and the
+  position rule.
 - `axial`, `multimodal`, `lie`: positions on a grid (RoPE-Axial, RoPE-Mixed),
   in time, height and width (M-RoPE), and as Lie-group rotations (LieRE).
 - `_jax`, `_torch`: backend kernels of `apply_rope`, picked by

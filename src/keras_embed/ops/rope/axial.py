@@ -41,6 +41,24 @@ def check_head_dim(head_dim, dims):
     return head_dim // dims
 
 
+def check_grid_inputs(layer_name, input_shape, dims):
+    """`head_dim // dims` for inputs `(batch, seq, heads, head_dim)` or `(batch, seq, head_dim)`."""
+    if len(input_shape) not in (3, 4):
+        raise ValueError(
+            f"`{layer_name}` needs inputs (batch, seq, heads, head_dim) or "
+            f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
+        )
+    return check_head_dim(input_shape[-1], dims)
+
+
+def known_heads(input_shape, learned):
+    """The heads of grid-token inputs (axis 2, else 1), which the `learned` weights need known."""
+    heads = input_shape[2] if len(input_shape) == 4 else 1
+    if heads is None:
+        raise ValueError(f"{learned} need a known number of heads (axis 2).")
+    return heads
+
+
 def axial_inverse_frequencies(block, max_wavelength):
     """`max_wavelength ** (-2t / block)` for `t < block // 2`, float32 numpy."""
     return default_schedule(block, max_wavelength)[0]

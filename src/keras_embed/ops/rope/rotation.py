@@ -139,3 +139,29 @@ def rotate_in_float32(inputs, tables, compute_dtype, rotate):
     if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
         outputs = ops.cast(outputs, compute_dtype)
     return outputs
+
+
+def rotate_along(inputs, cos, sin, table_axes, compute_dtype, interleaved=False):
+    """`apply_rope` by tables whose axes lie along `table_axes` of `inputs`, in float32.
+
+    Args:
+        inputs: `(..., features)`, the features last.
+        cos, sin: one axis per entry of `table_axes`, e.g. `(batch, seq, rotary_dim // 2)`
+            for `table_axes=(0, 1, rank - 1)`; they broadcast over the other axes
+            of `inputs` (heads).
+        table_axes: increasing axes of `inputs`, ending with the feature axis.
+        compute_dtype: the dtype of the result (`rotate_in_float32`).
+        interleaved: as for `apply_rope`.
+
+    Returns:
+        `inputs` rotated, of dtype `compute_dtype`.
+    """
+    for axis in range(len(inputs.shape)):
+        if axis not in table_axes:
+            cos, sin = ops.expand_dims(cos, axis), ops.expand_dims(sin, axis)
+    return rotate_in_float32(
+        inputs,
+        (cos, sin),
+        compute_dtype,
+        lambda x, cos, sin: apply_rope(x, cos, sin, interleaved=interleaved),
+    )
