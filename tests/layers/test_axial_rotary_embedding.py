@@ -13,7 +13,7 @@ from embed_testing import jit_compile_supported
 from embed_testing import to_numpy
 
 from keras_embed.layers import AxialRotaryEmbedding
-from keras_embed.ops import axial_rope
+from keras_embed.ops.rope.axial import mixed_frequencies_initial
 
 FIXTURE = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "multimodal_rope_reference.npz")
 REFERENCE = np.load(FIXTURE)
@@ -76,7 +76,7 @@ def test_mixed_turns_each_pair_by_the_sum_over_axes_of_coordinate_times_frequenc
 
 def test_mixed_starts_from_the_axial_magnitudes_turned_per_head():
     angles = np.array([0.0, np.pi / 3])
-    theta = axial_rope.mixed_frequencies_initial(2, 2, 8, 100, angles)  # (axes, heads, blocks, half)
+    theta = mixed_frequencies_initial(2, 2, 8, 100, angles)  # (axes, heads, blocks, half)
     magnitudes = 100.0 ** (-np.arange(0, 8, 2) / 8)
     # head 0 (angle 0): block k follows axis k only, i.e. axial
     np.testing.assert_allclose(theta[:, 0, 0], [magnitudes, 0 * magnitudes], atol=1e-7)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from keras_embed.ops import multimodal_positions
-from keras_embed.ops import multimodal_rope
+from keras_embed.ops.rope.multimodal import check_mrope_section
+from keras_embed.ops.rope.multimodal import mrope_pair_axes
 
 FIXTURE = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "multimodal_rope_reference.npz")
 REFERENCE = np.load(FIXTURE)
@@ -62,13 +63,13 @@ def test_split_video_frames_takes_one_grid_per_frame_run():
 
 
 def test_chunked_layout_gives_each_axis_a_contiguous_block_of_pairs():
-    axes = multimodal_rope.mrope_pair_axes((2, 3, 3), interleaved=False, head_dim=16)
+    axes = mrope_pair_axes((2, 3, 3), interleaved=False, head_dim=16)
     np.testing.assert_array_equal(axes, [0, 0, 1, 1, 1, 2, 2, 2])
 
 
 def test_interleaved_layout_cycles_time_height_width_up_to_each_section():
     # Qwen3-VL: height at 1, 4, ... < 3 * 20, width at 2, 5, ... < 3 * 20, time elsewhere.
-    axes = multimodal_rope.mrope_pair_axes((24, 20, 20), interleaved=True, head_dim=128)
+    axes = mrope_pair_axes((24, 20, 20), interleaved=True, head_dim=128)
     expected = np.zeros(64, int)
     expected[1:60:3], expected[2:60:3] = 1, 2
     np.testing.assert_array_equal(axes, expected)
@@ -78,18 +79,18 @@ def test_interleaved_layout_cycles_time_height_width_up_to_each_section():
 @pytest.mark.parametrize("interleaved", [False, True])
 def test_mrope_section_must_sum_to_half_the_head(interleaved):
     with pytest.raises(ValueError, match=r"must sum to head_dim / 2.*\[16, 24, 20\] \(sum 60\).*head_dim=128"):
-        multimodal_rope.mrope_pair_axes((16, 24, 20), interleaved, 128)
+        mrope_pair_axes((16, 24, 20), interleaved, 128)
 
 
 def test_interleaved_layout_that_cannot_fit_is_rejected():
     with pytest.raises(ValueError, match="interleaved layout cannot give every axis"):
-        multimodal_rope.mrope_pair_axes((0, 8, 0), interleaved=True, head_dim=16)
+        mrope_pair_axes((0, 8, 0), interleaved=True, head_dim=16)
 
 
 @pytest.mark.parametrize("section", [(8, 8), (8, -1, 9), (0, 0, 0), "888", (8.0, 4, 4)])
 def test_malformed_mrope_section_is_rejected(section):
     with pytest.raises(ValueError, match="`mrope_section` must be three non-negative integers"):
-        multimodal_rope.check_mrope_section(section)
+        check_mrope_section(section)
 
 
 def test_grid_whose_token_count_differs_from_its_run_is_rejected():

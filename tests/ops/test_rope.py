@@ -5,8 +5,11 @@ itself (regenerate with `tests/fixtures/make_rope_reference.py`); nothing here n
 installed.
 """
 
+import ast
+import importlib
 import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -312,3 +315,19 @@ def test_torch_fast_path_matches_the_portable_path_forward_and_backward(interlea
     (fast, fast_grad), (portable, portable_grad) = results
     np.testing.assert_allclose(fast, portable, atol=1e-6)
     np.testing.assert_allclose(fast_grad, portable_grad, atol=1e-6)
+
+
+def test_each_public_rope_name_is_defined_in_one_module_and_loads_from_the_package():
+    # `from keras_embed.ops.rope import name` stays the public path; the name lives in one module.
+    definitions = {}
+    # The backend kernels (`_jax`, `_torch`) implement `apply_rope` behind the public one.
+    for path in sorted(pathlib.Path(rope.__file__).parent.glob("[!_]*.py")):
+        for node in ast.parse(path.read_text()).body:
+            targets = node.targets if isinstance(node, ast.Assign) else [node]
+            for target in targets:
+                name = getattr(target, "name", getattr(target, "id", None))
+                definitions.setdefault(name, []).append(path.stem)
+    for name in rope.__all__:
+        assert len(definitions.get(name, [])) == 1, (name, definitions.get(name))
+        module = importlib.import_module(f"keras_embed.ops.rope.{definitions[name][0]}")
+        assert getattr(rope, name) is getattr(module, name)

@@ -7,8 +7,17 @@ from keras_embed._validation import check_bool
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import axial_rope
-from keras_embed.ops import rope
+from keras_embed.ops.rope.axial import apply_blockwise
+from keras_embed.ops.rope.axial import axial_cos_sin
+from keras_embed.ops.rope.axial import axial_inverse_frequencies
+from keras_embed.ops.rope.axial import check_grid_inputs
+from keras_embed.ops.rope.axial import known_heads
+from keras_embed.ops.rope.axial import mixed_cos_sin
+from keras_embed.ops.rope.axial import mixed_frequencies_initial
+from keras_embed.ops.rope.axial import random_head_angles
+from keras_embed.ops.rope.axial import token_coordinates
+from keras_embed.ops.rope.registry import check_max_wavelength
+from keras_embed.ops.rope.rotation import rotate_in_float32
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -92,7 +101,7 @@ class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         check_positive_int("dims", dims)
-        rope.check_max_wavelength(max_wavelength)
+        check_max_wavelength(max_wavelength)
         check_bool("learnable", learnable, expected="a bool")
         check_integer("seed", seed, allow_none=True)
         self.dims = int(dims)
@@ -103,23 +112,16 @@ class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.supports_masking = True
 
     def _check_shape(self, input_shape):
-        if len(input_shape) not in (3, 4):
-            raise ValueError(
-                "`AxialRotaryEmbedding` needs inputs (batch, seq, heads, head_dim) or "
-                f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
-            )
-        return axial_rope.check_head_dim(input_shape[-1], self.dims)
+        return check_grid_inputs("AxialRotaryEmbedding", input_shape, self.dims)
 
     def build(self, input_shape):
         block = self._check_shape(input_shape)
-        self._inverse_frequencies = axial_rope.axial_inverse_frequencies(block, self.max_wavelength)
+        self._inverse_frequencies = axial_inverse_frequencies(block, self.max_wavelength)
         if self.learnable:
-            heads = input_shape[2] if len(input_shape) == 4 else 1
-            if heads is None:
-                raise ValueError("Learned mixed frequencies need a known number of heads (axis 2).")
-            initial = axial_rope.mixed_frequencies_initial(
+            heads = known_heads(input_shape, "Learned mixed frequencies")
+            initial = mixed_frequencies_initial(
                 self.dims, heads, block, self.max_wavelength,
-                axial_rope.random_head_angles(heads, self.seed),
+                random_head_angles(heads, self.seed),
             )
             # (dims, heads, dims, block // 2): axis a's frequency for pair t of block k of head h.
             self.frequencies = self.add_weight(
@@ -132,23 +134,23 @@ class AxialRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     def call(self, inputs, grid=None, coordinates=None):
         self._check_shape(inputs.shape)
         # (batch or 1, seq, dims)
-        coordinates = axial_rope.token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
+        coordinates = token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
         has_heads = len(inputs.shape) == 4
         if self.learnable:
             # (batch, seq, heads, dims, half)
-            cos, sin = axial_rope.mixed_cos_sin(coordinates, self.frequencies)
+            cos, sin = mixed_cos_sin(coordinates, self.frequencies)
             if not has_heads:
                 cos, sin = cos[:, :, 0], sin[:, :, 0]
         else:
             # (batch, seq, dims, half)
-            cos, sin = axial_rope.axial_cos_sin(coordinates, self._inverse_frequencies)
+            cos, sin = axial_cos_sin(coordinates, self._inverse_frequencies)
             if has_heads:
                 cos, sin = ops.expand_dims(cos, 2), ops.expand_dims(sin, 2)
-        return rope.rotate_in_float32(
+        return rotate_in_float32(
             inputs,
             (cos, sin),
             self.compute_dtype,
-            lambda x, cos, sin: axial_rope.apply_blockwise(x, cos, sin, self.dims),
+            lambda x, cos, sin: apply_blockwise(x, cos, sin, self.dims),
         )
 
     def compute_output_shape(self, input_shape):

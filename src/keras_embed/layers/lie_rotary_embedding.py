@@ -7,9 +7,15 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import axial_rope
-from keras_embed.ops import lie_rope
-from keras_embed.ops import rope
+from keras_embed.ops.rope.axial import check_grid_inputs
+from keras_embed.ops.rope.axial import known_heads
+from keras_embed.ops.rope.axial import token_coordinates
+from keras_embed.ops.rope.lie import apply_rotations
+from keras_embed.ops.rope.lie import axial_generators
+from keras_embed.ops.rope.lie import lie_rotations
+from keras_embed.ops.rope.lie import skew_symmetric
+from keras_embed.ops.rope.registry import check_max_wavelength
+from keras_embed.ops.rope.rotation import rotate_in_float32
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -81,7 +87,7 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         check_positive_int("dims", dims)
-        rope.check_max_wavelength(max_wavelength)
+        check_max_wavelength(max_wavelength)
         if block_size is not None and (
             not is_integer(block_size)
             or block_size < 2
@@ -97,13 +103,8 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.supports_masking = True
 
     def _check_shape(self, input_shape):
-        if len(input_shape) not in (3, 4):
-            raise ValueError(
-                "`LieRotaryEmbedding` needs inputs (batch, seq, heads, head_dim) or "
-                f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
-            )
+        check_grid_inputs("LieRotaryEmbedding", input_shape, self.dims)
         head_dim = input_shape[-1]
-        axial_rope.check_head_dim(head_dim, self.dims)
         block_size = head_dim if self.block_size is None else self.block_size
         if head_dim % block_size:
             raise ValueError(
@@ -114,11 +115,9 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
 
     def build(self, input_shape):
         block_size = self._check_shape(input_shape)
-        heads = input_shape[2] if len(input_shape) == 4 else 1
-        if heads is None:
-            raise ValueError("Learned generators need a known number of heads (axis 2).")
+        heads = known_heads(input_shape, "Learned generators")
         # W with W - W^T = the axial generators: half of them, as W^T contributes the rest.
-        initial = 0.5 * lie_rope.axial_generators(
+        initial = 0.5 * axial_generators(
             self.dims, heads, input_shape[-1], block_size, self.max_wavelength
         )
         # (dims, heads, blocks, block_size, block_size); the generators are W - W^T.
@@ -131,19 +130,19 @@ class LieRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
 
     def generators(self):
         """The skew-symmetric generators `(dims, heads, blocks, k, k)`, float32."""
-        return lie_rope.skew_symmetric(ops.cast(self.generator_weights, "float32"))
+        return skew_symmetric(ops.cast(self.generator_weights, "float32"))
 
     def call(self, inputs, grid=None, coordinates=None):
         self._check_shape(inputs.shape)
         # (batch or 1, seq, dims)
-        coordinates = axial_rope.token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
+        coordinates = token_coordinates(inputs.shape[1], self.dims, grid, coordinates)
         # (batch or 1, seq, heads, blocks, k, k)
-        rotations = lie_rope.lie_rotations(coordinates, self.generators())
+        rotations = lie_rotations(coordinates, self.generators())
         has_heads = len(inputs.shape) == 4
         if not has_heads:
             rotations = rotations[:, :, 0]
-        return rope.rotate_in_float32(
-            inputs, (rotations,), self.compute_dtype, lie_rope.apply_rotations
+        return rotate_in_float32(
+            inputs, (rotations,), self.compute_dtype, apply_rotations
         )
 
     def compute_output_shape(self, input_shape):

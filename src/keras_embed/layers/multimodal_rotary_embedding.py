@@ -4,14 +4,19 @@ import keras
 from keras import ops
 
 from keras_embed._validation import check_bool
-from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import multimodal_rope
-from keras_embed.ops import rope
-from keras_embed.ops import rope_config
-from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
+from keras_embed.ops.rope.hf_config import arguments_from_hf_config
+from keras_embed.ops.rope.hf_config import hf_config_dict
+from keras_embed.ops.rope.multimodal import check_mrope_section
+from keras_embed.ops.rope.multimodal import mrope_pair_axes
+from keras_embed.ops.rope.multimodal import pair_positions
+from keras_embed.ops.rope.rotation import pair_cos_sin
+from keras_embed.ops.rope.rotation import rotate_along
+from keras_embed.ops.rope.scheme import RopeScheme
+from keras_embed.ops.rope.scheme import check_positions_fit
+from keras_embed.ops.rope.scheme import pop_scheme_arguments
 
 # transformers names for the plain RoPE frequencies of multimodal models.
 _HF_TYPE_ALIASES = {"mrope": "default", "axial": "default"}
@@ -51,7 +56,7 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             `10000`.
         scaling_factor: positive number, the scheme's `factor` (see
             `RotaryEmbedding`). Defaults to `1.0`.
-        rope_type: str, a frequency schedule of `keras_embed.ops.rope`, as for
+        rope_type: str, a frequency schedule of `keras_embed.ops.rope.schedules`, as for
             `RotaryEmbedding` (e.g. `"yarn"` with its parameters as further
             keyword arguments). Defaults to `"default"`.
         **kwargs: the schedule's parameters, and other keyword arguments of
@@ -104,15 +109,12 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         rope_type="default",
         **kwargs,
     ):
-        scheme = {
-            name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
-        }
+        scheme_arguments = pop_scheme_arguments(kwargs)
         super().__init__(**kwargs)
-        self.mrope_section = list(multimodal_rope.check_mrope_section(mrope_section))
+        self.mrope_section = list(check_mrope_section(mrope_section))
         check_bool("interleaved", interleaved, expected="a bool")
-        rope.check_max_wavelength(max_wavelength)
-        check_positive_float("scaling_factor", scaling_factor)
-        if rope.takes_layer_setting(rope_type, "partial_rotary_factor"):
+        self._scheme = RopeScheme(rope_type, max_wavelength, scaling_factor, scheme_arguments)
+        if self._scheme.covers_full_width:
             raise ValueError(
                 f"rope_type='{rope_type}' rotates part of the head, which M-RoPE does not. "
                 f"Received: rope_type={describe(rope_type)}."
@@ -121,29 +123,23 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.max_wavelength = max_wavelength
         self.scaling_factor = scaling_factor
         self.rope_type = rope_type
-        self._schedule_parameters = rope.check_rope_parameters(
-            rope_type, {"factor": scaling_factor, **scheme}
-        )
-        # head_dim -> (inverse_frequencies, attention_scaling, pair_axes), numpy.
-        self._tables = {}
+        # head_dim -> which axis drives each feature pair, numpy int32.
+        self._pair_axes = {}
         self.supports_masking = True
 
-    def _static_tables(self, head_dim):
-        """Frequencies and pair-to-axis map for `head_dim`, computed once per size."""
+    def _static_pair_axes(self, head_dim):
+        """The pair-to-axis map for `head_dim`, with its frequencies computed once per size."""
         if head_dim is None:
             raise ValueError(
                 "`MultimodalRotaryEmbedding` needs a known size for the last axis "
                 "(head_dim). Received None."
             )
-        if head_dim not in self._tables:
-            pair_axes = multimodal_rope.mrope_pair_axes(
+        if head_dim not in self._pair_axes:
+            self._pair_axes[head_dim] = mrope_pair_axes(
                 self.mrope_section, self.interleaved, head_dim
             )
-            inverse_frequencies, scaling = rope.rope_frequencies(
-                self.rope_type, head_dim, self.max_wavelength, self._schedule_parameters
-            )
-            self._tables[head_dim] = (inverse_frequencies, scaling, pair_axes)
-        return self._tables[head_dim]
+            self._scheme.static_frequencies(head_dim)
+        return self._pair_axes[head_dim]
 
     def _check_rank(self, rank):
         if rank < 3:
@@ -155,7 +151,7 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     def build(self, input_shape):
         self._check_rank(len(input_shape))
         if input_shape[-1] is not None:
-            self._static_tables(input_shape[-1])
+            self._static_pair_axes(input_shape[-1])
 
     def _check_positions(self, positions, inputs):
         """`positions` as float32, after checking its shape against `inputs`."""
@@ -166,31 +162,14 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 "`positions` must have shape (3, batch, seq): time, height and width "
                 f"positions per token. Received: positions.shape={shape}."
             )
-        batch, sequence = inputs.shape[0], inputs.shape[1]
-        if shape[2] is not None and sequence is not None and shape[2] != sequence:
-            raise ValueError(
-                f"`positions` must give one position per token: its last axis has {shape[2]} "
-                f"entries but inputs have {sequence} along axis 1. Received: "
-                f"positions.shape={shape}, inputs.shape={tuple(inputs.shape)}."
-            )
-        if shape[1] is not None and batch is not None and shape[1] not in (1, batch):
-            raise ValueError(
-                f"`positions` has batch size {shape[1]} but inputs have {batch}. Received: "
-                f"positions.shape={shape}, inputs.shape={tuple(inputs.shape)}."
-            )
+        check_positions_fit(shape, inputs.shape, sequence_axis=1, batch_axis=1, along="axis 1")
         return positions
-
-    def _largest_position_plus_one(self, positions):
-        values = concrete_value(positions)
-        if values is not None:
-            return float(values.max()) + 1 if values.size else None
-        return ops.max(positions) + 1
 
     def call(self, inputs, positions=None, start_index=0):
         rank = len(inputs.shape)
         self._check_rank(rank)
         head_dim = inputs.shape[-1]
-        inverse_frequencies, scaling, pair_axes = self._static_tables(head_dim)
+        pair_axes = self._static_pair_axes(head_dim)
         if positions is None:
             sequence_length = inputs.shape[1]
             if sequence_length is None:
@@ -200,27 +179,15 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             positions = ops.broadcast_to(text[None, None], (3, 1, sequence_length))
         else:
             positions = self._check_positions(positions, inputs)
-        if self.rope_type in rope.LENGTH_DEPENDENT_SCHEDULES:
-            inverse_frequencies, scaling = rope.rope_frequencies(
-                self.rope_type,
-                head_dim,
-                self.max_wavelength,
-                self._schedule_parameters,
-                sequence_length=self._largest_position_plus_one(positions),
-            )
+        inverse_frequencies, scaling = self._scheme.frequencies(head_dim, positions)
         # (batch, seq, head_dim // 2): each pair's position on its own axis.
-        cos, sin = rope.pair_cos_sin(
-            multimodal_rope.pair_positions(positions, pair_axes), inverse_frequencies, scaling
-        )
-        for _ in range(rank - 3):  # broadcast over heads
-            cos, sin = ops.expand_dims(cos, -2), ops.expand_dims(sin, -2)
-
-        return rope.rotate_in_float32(inputs, (cos, sin), self.compute_dtype, rope.apply_rope)
+        cos, sin = pair_cos_sin(pair_positions(positions, pair_axes), inverse_frequencies, scaling)
+        return rotate_along(inputs, cos, sin, (0, 1, rank - 1), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         self._check_rank(len(input_shape))
         if input_shape[-1] is not None:
-            self._static_tables(input_shape[-1])
+            self._static_pair_axes(input_shape[-1])
         return tuple(input_shape)
 
     def get_config(self):
@@ -234,9 +201,7 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 "rope_type": self.rope_type,
             }
         )
-        config.update(
-            {name: value for name, value in self._schedule_parameters.items() if name != "factor"}
-        )
+        config.update(self._scheme.config())
         return config
 
     @classmethod
@@ -262,11 +227,11 @@ class MultimodalRotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             ValueError: no `mrope_section` and an unknown model type, or what
                 `RotaryEmbedding.from_hf_config` rejects.
         """
-        config = rope_config.hf_config_dict(config)
+        config = hf_config_dict(config)
         model_type = str(config.get("model_type", ""))
         text_config = dict(config.get("text_config") or config)
         text_config.setdefault("model_type", model_type)
-        arguments, parameters = rope.arguments_from_hf_config(
+        arguments, parameters = arguments_from_hf_config(
             text_config, type_aliases=_HF_TYPE_ALIASES
         )
         if arguments.pop("partial_rotary_factor") != 1.0:

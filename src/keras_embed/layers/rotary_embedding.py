@@ -1,26 +1,30 @@
 """`RotaryEmbedding`: rotary position embedding with every published scaling scheme.
 
-Over 400 lines because about 200 of them are documentation: the class
+About 400 lines because over 200 of them are documentation: the class
 docstring is the user guide to every scaling scheme (163 lines, with runnable
 examples) and `from_hf_config` documents the transformers keys it reads. The
-math itself lives in `keras_embed.ops.rope`; the code here is the layer's life
-cycle, axis and position checks.
+math lives in `keras_embed.ops.rope`, and the frequency scheme and position
+rule shared with `MultimodalRotaryEmbedding` in `keras_embed.ops.rope.scheme`;
+the code here is the layer's life cycle and its axes.
 """
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_embed._validation import canonical_axis
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_integer
-from keras_embed._validation import check_positive_float
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
-from keras_embed.ops import rope
-from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.positions import sequence_positions
+from keras_embed.ops.rope.hf_config import arguments_from_hf_config
+from keras_embed.ops.rope.registry import PARAMETER_DEFAULTS
+from keras_embed.ops.rope.rotation import rope_cos_sin
+from keras_embed.ops.rope.rotation import rotate_along
+from keras_embed.ops.rope.scheme import RopeScheme
+from keras_embed.ops.rope.scheme import check_positions_fit
+from keras_embed.ops.rope.scheme import pop_scheme_arguments
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -44,7 +48,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
     such a layer, pass that base as `max_wavelength` with `scaling_factor=1`.
 
     `rope_type` picks the frequency schedule, one function each in
-    `keras_embed.ops.rope`, and reproduces transformers 5.x numerically:
+    `keras_embed.ops.rope.schedules`, and reproduces transformers 5.x numerically:
 
     - `"linear"` (default): positions divided by `scaling_factor`; with the
       default `scaling_factor=1.0` this is the original RoFormer RoPE.
@@ -76,7 +80,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
       and pass unchanged. Frequencies are divided by `scaling_factor`.
 
     The scheme parameters below are the keyword-only arguments of the schedule
-    functions in `keras_embed.ops.rope` (`ROPE_TYPES`); a scheme rejects a
+    functions in `keras_embed.ops.rope.schedules` (`ROPE_TYPES`); a scheme rejects a
     parameter it does not take unless it holds its default.
 
     YaRN and LongRoPE multiply cosine and sine by their attention scaling, as
@@ -203,14 +207,11 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         interleaved=False,
         **kwargs,
     ):
-        # Scheme parameters are the keyword arguments named in the schedules' own
-        # tables (`keras_embed.ops.rope.PARAMETER_DEFAULTS`); the rest go to `Layer`.
-        scheme = {
-            name: kwargs.pop(name) for name in list(kwargs) if name in rope.PARAMETER_DEFAULTS
-        }
+        scheme_arguments = pop_scheme_arguments(kwargs)
         super().__init__(**kwargs)
-        rope.check_max_wavelength(max_wavelength)
-        check_positive_float("scaling_factor", scaling_factor)
+        self._scheme = RopeScheme(
+            rope_type, max_wavelength, scaling_factor, scheme_arguments, partial_rotary_factor
+        )
         for name, axis in (("sequence_axis", sequence_axis), ("feature_axis", feature_axis)):
             check_integer(name, axis, expected="an integer axis")
         if sequence_axis == feature_axis:
@@ -227,18 +228,10 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
         self.rope_type = rope_type
         self.partial_rotary_factor = partial_rotary_factor
         self.interleaved = interleaved
-        # {name: value} of every parameter the schedule takes, defaults filled in.
-        self._schedule_parameters = rope.check_rope_parameters(
-            rope_type, {"factor": scaling_factor, **scheme}
-        )
         # `layer.beta_fast` etc.: the scheme's value, `None` where it takes no such parameter.
-        for name in rope.PARAMETER_DEFAULTS:
+        for name in PARAMETER_DEFAULTS:
             if name != "factor":
-                setattr(self, name, self._schedule_parameters.get(name))
-        # The schedule covers the whole feature axis itself (e.g. "proportional").
-        self._full_width = rope.takes_layer_setting(rope_type, "partial_rotary_factor")
-        # rotary_dim -> (inverse_frequencies, attention_scaling), numpy float32.
-        self._frequency_tables = {}
+                setattr(self, name, self._scheme.parameters.get(name))
         self.supports_masking = True
 
     def _canonical_axes(self, rank):
@@ -263,7 +256,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 "`RotaryEmbedding` needs a known size for the feature axis "
                 f"(feature_axis={self.feature_axis}). Received None."
             )
-        rotary_factor = 1.0 if self._full_width else self.partial_rotary_factor
+        rotary_factor = 1.0 if self._scheme.covers_full_width else self.partial_rotary_factor
         rotary_dim = int(features * rotary_factor)
         if rotary_dim % 2 or rotary_dim == 0:
             raise ValueError(
@@ -274,34 +267,10 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             )
         return rotary_dim
 
-    def _static_frequencies(self, rotary_dim):
-        """Frequency table for `rotary_dim`, computed once per size."""
-        if rotary_dim not in self._frequency_tables:
-            self._frequency_tables[rotary_dim] = rope.rope_frequencies(
-                self.rope_type,
-                rotary_dim,
-                self.max_wavelength,
-                self._schedule_parameters,
-                partial_rotary_factor=self.partial_rotary_factor,
-            )
-        return self._frequency_tables[rotary_dim]
-
     def build(self, input_shape):
         sequence_axis, feature_axis = self._canonical_axes(len(input_shape))
         if input_shape[feature_axis] is not None:
-            self._static_frequencies(self._rotary_dim(input_shape[feature_axis]))
-
-    def _sequence_length(self, positions, start_index, sequence_length):
-        """Largest position of this call plus one, concrete when it can be."""
-        if positions is None:
-            start = concrete_value(start_index)
-            if start is not None and isinstance(sequence_length, int):
-                return float(start) + sequence_length
-            return ops.cast(start_index, "float32") + ops.cast(sequence_length, "float32")
-        values = concrete_value(positions)
-        if values is not None:
-            return float(np.max(values)) + 1 if values.size else None
-        return ops.max(ops.cast(positions, "float32")) + 1
+            self._scheme.static_frequencies(self._rotary_dim(input_shape[feature_axis]))
 
     def call(self, inputs, start_index=0, positions=None):
         rank = len(inputs.shape)
@@ -320,33 +289,14 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             positions_used = sequence_positions(sequence_length, start_index)
         else:
             positions_used = self._check_positions(positions, inputs, sequence_axis)
-
-        if self.rope_type in rope.LENGTH_DEPENDENT_SCHEDULES:
-            inverse_frequencies, attention_scaling = rope.rope_frequencies(
-                self.rope_type,
-                rotary_dim,
-                self.max_wavelength,
-                self._schedule_parameters,
-                sequence_length=self._sequence_length(positions, start_index, sequence_length),
-                partial_rotary_factor=self.partial_rotary_factor,
-            )
-        else:
-            inverse_frequencies, attention_scaling = self._static_frequencies(rotary_dim)
-
+        inverse_frequencies, attention_scaling = self._scheme.frequencies(
+            rotary_dim, positions, start_index, sequence_length
+        )
         # (seq, rotary_dim // 2) or (batch, seq, rotary_dim // 2), float32.
-        cos, sin = rope.rope_cos_sin(positions_used, inverse_frequencies, attention_scaling)
-        # Broadcast over every axis but batch (for 2-D positions), sequence, features.
-        kept = ([0] if len(positions_used.shape) == 2 else []) + [sequence_axis, rank - 1]
-        for axis in range(rank):
-            if axis not in kept:
-                cos = ops.expand_dims(cos, axis)
-                sin = ops.expand_dims(sin, axis)
-
-        outputs = rope.rotate_in_float32(
-            inputs,
-            (cos, sin),
-            self.compute_dtype,
-            lambda x, cos, sin: rope.apply_rope(x, cos, sin, interleaved=self.interleaved),
+        cos, sin = rope_cos_sin(positions_used, inverse_frequencies, attention_scaling)
+        table_axes = ([0] if len(positions_used.shape) == 2 else []) + [sequence_axis, rank - 1]
+        outputs = rotate_along(
+            inputs, cos, sin, table_axes, self.compute_dtype, interleaved=self.interleaved
         )
         if feature_axis != rank - 1:
             outputs = ops.moveaxis(outputs, -1, feature_axis)
@@ -361,28 +311,19 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
                 "`positions` must have shape (seq,) or (batch, seq). "
                 f"Received: positions.shape={shape}."
             )
-        sequence_length = inputs.shape[sequence_axis]
-        if shape[-1] is not None and sequence_length is not None and shape[-1] != sequence_length:
+        if len(shape) == 2 and sequence_axis == 0:
             raise ValueError(
-                f"`positions` must give one position per token: its last axis has "
-                f"{shape[-1]} entries but inputs have {sequence_length} along "
-                f"sequence_axis={self.sequence_axis}. Received: positions.shape={shape}, "
-                f"inputs.shape={tuple(inputs.shape)}."
+                "`positions` of shape (batch, seq) need inputs whose axis 0 is the "
+                f"batch axis, but sequence_axis={self.sequence_axis} is axis 0. "
+                "Pass positions of shape (seq,) instead."
             )
-        if len(shape) == 2:
-            if sequence_axis == 0:
-                raise ValueError(
-                    "`positions` of shape (batch, seq) need inputs whose axis 0 is the "
-                    f"batch axis, but sequence_axis={self.sequence_axis} is axis 0. "
-                    "Pass positions of shape (seq,) instead."
-                )
-            batch = inputs.shape[0]
-            if shape[0] is not None and batch is not None and shape[0] not in (1, batch):
-                raise ValueError(
-                    f"`positions` has batch size {shape[0]} but inputs have {batch} "
-                    f"along axis 0. Received: positions.shape={shape}, "
-                    f"inputs.shape={tuple(inputs.shape)}."
-                )
+        check_positions_fit(
+            shape,
+            inputs.shape,
+            sequence_axis,
+            batch_axis=0 if len(shape) == 2 else None,
+            along=f"sequence_axis={self.sequence_axis}",
+        )
         return positions
 
     def compute_output_shape(self, input_shape):
@@ -405,9 +346,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             }
         )
         # The scheme's own parameters; "factor" is already saved as `scaling_factor`.
-        config.update(
-            {name: value for name, value in self._schedule_parameters.items() if name != "factor"}
-        )
+        config.update(self._scheme.config())
         return config
 
     @classmethod
@@ -441,7 +380,7 @@ class RotaryEmbedding(CheckedCallArgumentsMixin, keras.layers.Layer):
             ValueError: the config has an unknown rope type or lacks a key the
                 type needs.
         """
-        arguments, _ = rope.arguments_from_hf_config(config, layer_type)
+        arguments, _ = arguments_from_hf_config(config, layer_type)
         arguments.update(kwargs)
         return cls(**arguments)
 

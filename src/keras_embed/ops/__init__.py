@@ -8,7 +8,7 @@ from keras_embed._lazy import lazy_exports
 
 _PUBLIC = {
     "reverse_cross_entropy": "keras_embed.ops.cross_entropy",
-    "multimodal_positions": "keras_embed.ops.multimodal_rope",
+    "multimodal_positions": "keras_embed.ops.rope.multimodal",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

@@ -57,16 +57,16 @@ def concrete_value(x):
 
 
 def rope_kernels():
-    """The backend's rope kernels module (`_rope_jax`, `_rope_torch`), or None.
+    """The backend's rope kernels module (`rope._jax`, `rope._torch`), or None.
 
     Each offers `materialize(tables)` and, for a fast rotation,
     `applies(inputs, cos, sin)` and `apply_rope(inputs, cos, sin, interleaved)`.
     """
     backend = keras.config.backend()
     if backend == "jax":
-        from keras_embed.ops import _rope_jax as kernels
+        from keras_embed.ops.rope import _jax as kernels
     elif backend == "torch":
-        from keras_embed.ops import _rope_torch as kernels
+        from keras_embed.ops.rope import _torch as kernels
     else:
         return None
     return kernels

@@ -25,8 +25,10 @@ from keras import ops
 
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
-from keras_embed.ops import rope
 from keras_embed.ops._ids import check_numbers
+from keras_embed.ops.rope.rotation import apply_rope
+from keras_embed.ops.rope.rotation import pair_cos_sin
+from keras_embed.ops.rope.schedules import default_schedule
 
 
 def check_head_dim(head_dim, dims):
@@ -39,9 +41,27 @@ def check_head_dim(head_dim, dims):
     return head_dim // dims
 
 
+def check_grid_inputs(layer_name, input_shape, dims):
+    """`head_dim // dims` for inputs `(batch, seq, heads, head_dim)` or `(batch, seq, head_dim)`."""
+    if len(input_shape) not in (3, 4):
+        raise ValueError(
+            f"`{layer_name}` needs inputs (batch, seq, heads, head_dim) or "
+            f"(batch, seq, head_dim). Received inputs of rank {len(input_shape)}."
+        )
+    return check_head_dim(input_shape[-1], dims)
+
+
+def known_heads(input_shape, learned):
+    """The heads of grid-token inputs (axis 2, else 1), which the `learned` weights need known."""
+    heads = input_shape[2] if len(input_shape) == 4 else 1
+    if heads is None:
+        raise ValueError(f"{learned} need a known number of heads (axis 2).")
+    return heads
+
+
 def axial_inverse_frequencies(block, max_wavelength):
     """`max_wavelength ** (-2t / block)` for `t < block // 2`, float32 numpy."""
-    return rope.default_schedule(block, max_wavelength)[0]
+    return default_schedule(block, max_wavelength)[0]
 
 
 def mixed_frequencies_initial(dims, heads, block, max_wavelength, head_angles):
@@ -147,7 +167,7 @@ def known_coordinates(coordinates):
 
 def axial_cos_sin(coordinates, inverse_frequencies):
     """`(..., dims)` coordinates -> cos, sin `(..., dims, block // 2)` float32."""
-    return rope.pair_cos_sin(ops.expand_dims(coordinates, -1), inverse_frequencies)
+    return pair_cos_sin(ops.expand_dims(coordinates, -1), inverse_frequencies)
 
 
 def mixed_cos_sin(coordinates, frequencies):
@@ -174,7 +194,7 @@ def apply_blockwise(inputs, cos, sin, dims):
     head_dim = inputs.shape[-1]
     leading = tuple(ops.shape(inputs)[:-1])
     blocks = ops.reshape(inputs, leading + (dims, head_dim // dims))
-    rotated = rope.apply_rope(blocks, cos, sin, interleaved=False)
+    rotated = apply_rope(blocks, cos, sin, interleaved=False)
     return ops.reshape(rotated, ops.shape(inputs))
 
 

@@ -1,12 +1,10 @@
-"""The rope-type registry, its parameter checks, and transformers config parsing.
+"""The rope-type registry: one row per `rope_type`, its parameter table and checks.
 
 `ROPE_TYPES` maps each `rope_type` name to its schedule (in
-`keras_embed.ops.rope_schedules`) and how to treat it; a schedule's
+`keras_embed.ops.rope.schedules`) and how to treat it; a schedule's
 keyword-only arguments are its parameter table, read by `schedule_parameters`.
 `check_rope_parameters` validates a layer's scheme arguments against that
-table, and `arguments_from_hf_config` turns a transformers config (v4
-`rope_scaling` or v5 `rope_parameters`) into rotary layer arguments.
-`keras_embed.ops.rope` re-exports these names.
+table, and `rope_frequencies` runs the schedule registered as a `rope_type`.
 """
 
 import functools
@@ -20,14 +18,14 @@ from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
-from keras_embed.ops.rope_schedules import default_schedule
-from keras_embed.ops.rope_schedules import dynamic_schedule
-from keras_embed.ops.rope_schedules import linear_schedule
-from keras_embed.ops.rope_schedules import llama3_schedule
-from keras_embed.ops.rope_schedules import longrope_schedule
-from keras_embed.ops.rope_schedules import ntk_schedule
-from keras_embed.ops.rope_schedules import proportional_schedule
-from keras_embed.ops.rope_schedules import yarn_schedule
+from keras_embed.ops.rope.schedules import default_schedule
+from keras_embed.ops.rope.schedules import dynamic_schedule
+from keras_embed.ops.rope.schedules import linear_schedule
+from keras_embed.ops.rope.schedules import llama3_schedule
+from keras_embed.ops.rope.schedules import longrope_schedule
+from keras_embed.ops.rope.schedules import ntk_schedule
+from keras_embed.ops.rope.schedules import proportional_schedule
+from keras_embed.ops.rope.schedules import yarn_schedule
 
 
 # --- the registry -------------------------------------------------------------------------
@@ -252,102 +250,33 @@ def check_rope_parameters(rope_type, parameters):
     return checked
 
 
-def _first_given(*values):
-    """The first value that is not `None` (transformers' fallback order)."""
-    return next((value for value in values if value is not None), None)
-
-
-def hf_config_dict(config):
-    """`config` (a dict or a transformers config) as a dict."""
-    if hasattr(config, "to_dict") and not isinstance(config, dict):
-        config = config.to_dict()
-    if not isinstance(config, dict):
-        raise ValueError(
-            "`config` must be a dict or a transformers config. "
-            f"Received: config={describe(config)}."
-        )
-    return config
-
-
-def arguments_from_hf_config(config, layer_type=None, type_aliases=None):
-    """Rotary layer arguments from a transformers config, and its rope parameters.
-
-    Reads the v5 form (`config["rope_parameters"]` holding `rope_type`,
-    `rope_theta`, `factor`, ..., possibly nested by layer type) and the v4 form
-    (top-level `rope_theta` plus an optional `rope_scaling` dict, with `"type"`
-    or `"rope_type"`), and fills the fallbacks transformers applies: `rope_theta`
-    10000, `original_max_position_embeddings` from a top-level key or
-    `max_position_embeddings`, and for the types with `factor_from_context` a
-    missing `factor` from `max_position_embeddings / original_max_position_embeddings`.
-    Which keys to read comes from the schedule's parameter table.
+def rope_frequencies(
+    rope_type, rotary_dim, max_wavelength, parameters, sequence_length=None,
+    partial_rotary_factor=1.0,
+):
+    """`(inverse_frequencies, attention_scaling)` of `rope_type` for `rotary_dim`.
 
     Args:
-        config: dict or an object with `to_dict()` (a transformers config).
-        layer_type: key of a per-layer-type `rope_parameters` dict.
-        type_aliases: optional `{name in the config: registered rope_type}`.
+        rope_type: a key of `ROPE_TYPES`.
+        rotary_dim: even number of rotated features.
+        max_wavelength: the base (`rope_theta` in transformers).
+        parameters: keyword parameters of the schedule, as returned by
+            `check_rope_parameters`.
+        sequence_length: largest position seen plus one, for the schedules in
+            `LENGTH_DEPENDENT_SCHEDULES`; ignored by the others.
+        partial_rotary_factor: passed on to the schedules that take it
+            (`takes_layer_setting`); the others ignore it, their caller having
+            already narrowed `rotary_dim`.
 
     Returns:
-        `(arguments, rope_parameters)`: keyword arguments of `RotaryEmbedding`
-        (`max_wavelength`, `scaling_factor`, `rope_type`, `partial_rotary_factor`
-        and the scheme's parameters) and the raw rope parameters dict read.
+        `inverse_frequencies` of shape `(rotary_dim // 2,)` in float32 (numpy
+        unless `sequence_length` is a traced tensor) and `attention_scaling`, a
+        Python float.
     """
-    config = hf_config_dict(config)
-    parameters = config.get("rope_parameters")
-    if parameters is None:
-        parameters = dict(config.get("rope_scaling") or {})
-    else:
-        parameters = dict(parameters)
-        if "rope_type" not in parameters and "type" not in parameters and any(
-            isinstance(value, dict) for value in parameters.values()
-        ):
-            nested = sorted(k for k, v in parameters.items() if isinstance(v, dict))
-            if layer_type not in nested:
-                raise ValueError(
-                    "`rope_parameters` is nested by layer type; pass `layer_type`, "
-                    f"one of {nested}. Received: layer_type={describe(layer_type)}."
-                )
-            parameters = dict(parameters[layer_type])
-    rope_type = parameters.get("rope_type", parameters.get("type", "default"))
-    rope_type = (type_aliases or {}).get(rope_type, rope_type)
     entry = get_rope_type(rope_type)
-    theta = _first_given(
-        parameters.get("rope_theta"),
-        config.get("rope_theta"),
-        config.get("rotary_emb_base"),
-        10000.0,
-    )
-    partial = _first_given(
-        parameters.get("partial_rotary_factor"),
-        config.get("partial_rotary_factor"),
-        config.get("rotary_pct"),
-        1.0,
-    )
-    accepted = schedule_parameters(rope_type)
-    values = {name: parameters.get(name) for name in accepted}
-    max_position = config.get("max_position_embeddings")
-    if "max_position_embeddings" in values:
-        values["max_position_embeddings"] = max_position
-    if "original_max_position_embeddings" in values:
-        # transformers prefers a top-level value (Phi-3), then falls back to the max length.
-        values["original_max_position_embeddings"] = _first_given(
-            config.get("original_max_position_embeddings"),
-            values["original_max_position_embeddings"],
-            max_position,
-        )
-    if entry.factor_from_context and values.get("factor") is None:
-        if max_position is not None and values["original_max_position_embeddings"]:
-            values["factor"] = max_position / values["original_max_position_embeddings"]
-    missing = [
-        name for name, default in accepted.items() if default is REQUIRED and values[name] is None
-    ]
-    if missing:
-        raise ValueError(
-            f"The config for rope_type='{rope_type}' is missing "
-            f"{', '.join(repr(name) for name in missing)} (looked in `rope_parameters` / "
-            "`rope_scaling` and at the top level)."
-        )
-    arguments = {name: value for name, value in values.items() if value is not None}
-    if "factor" in arguments:
-        arguments["scaling_factor"] = arguments.pop("factor")
-    arguments.update(max_wavelength=theta, rope_type=rope_type, partial_rotary_factor=partial)
-    return arguments, parameters
+    arguments = dict(parameters)
+    if entry.length_dependent:
+        arguments["sequence_length"] = sequence_length
+    if takes_layer_setting(rope_type, "partial_rotary_factor"):
+        arguments["partial_rotary_factor"] = partial_rotary_factor
+    return entry.schedule(rotary_dim, max_wavelength, **arguments)

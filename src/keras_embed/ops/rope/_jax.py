@@ -1,4 +1,4 @@
-"""JAX kernels of `keras_embed.ops.rope` (private): only a fusion barrier.
+"""JAX kernels of `keras_embed.ops.rope.rotation` (private): only a fusion barrier.
 
 XLA already fuses the portable rotation well; what it needs is to be kept from
 fusing cos/sin into the per-element loop, where it may recompute both

@@ -5,7 +5,7 @@ A *schedule* turns a rotary dimension and a base wavelength into the
 position `p` rotates feature pair `i` by `p * inverse_frequencies[i]`, and
 cosine and sine are multiplied by `attention_scaling`. Each schedule is
 registered under the `rope_type` name transformers uses in
-`keras_embed.ops.rope_config.ROPE_TYPES`; its keyword-only arguments and their
+`keras_embed.ops.rope.registry.ROPE_TYPES`; its keyword-only arguments and their
 defaults are its parameter table.
 
 Static schedules return numpy `float32` tables, computed once per rotary

@@ -1,4 +1,4 @@
-"""Torch fast path of `keras_embed.ops.rope.apply_rope` (private).
+"""Torch fast path of `keras_embed.ops.rope.rotation.apply_rope` (private).
 
 Eager torch runs one kernel per op, each a full pass over memory; here the
 rotation writes both halves of one preallocated output with `mul` + `addcmul_`

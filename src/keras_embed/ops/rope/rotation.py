@@ -1,107 +1,17 @@
-"""Rotary position embedding (RoPE): frequency tables and the rotation.
+"""The rotation of RoPE: cosine and sine tables of the angles, and the feature rotation.
 
-A *schedule* (`keras_embed.ops.rope_schedules`) turns a rotary dimension and a
-base wavelength into `(inverse_frequencies, attention_scaling)`; position `p`
-rotates feature pair `i` by `p * inverse_frequencies[i]`. `rope_frequencies`
-runs the schedule registered as a `rope_type` (`keras_embed.ops.rope_config`),
-`rope_cos_sin` / `pair_cos_sin` turn positions into cosine and sine tables, and
-`apply_rope` rotates the features (with a backend fast path where one wins).
-
-A new rope type is one schedule function in `rope_schedules`, whose
-keyword-only arguments and their defaults are its parameter table, and one row
-in `rope_config.ROPE_TYPES`. The schedules' and the registry's public names are
-re-exported here, so `keras_embed.ops.rope` stays the one module callers import.
+Position `p` rotates feature pair `i` by `p * inverse_frequencies[i]` (the
+frequencies come from `keras_embed.ops.rope.registry.rope_frequencies`).
+`rope_cos_sin` / `pair_cos_sin` turn positions into cosine and sine tables,
+`apply_rope` rotates the features (with a backend kernel from
+`keras_embed.ops._backend.rope_kernels` where one wins), and
+`rotate_in_float32` is the dtype rule every rotary layer follows.
 """
 
 import keras
 from keras import ops
 
 from keras_embed.ops._backend import rope_kernels
-# The schedules and the registry are re-exported: callers use `rope.<name>`.
-from keras_embed.ops.rope_config import LENGTH_DEPENDENT_SCHEDULES
-from keras_embed.ops.rope_config import PARAMETER_CHECKS
-from keras_embed.ops.rope_config import PARAMETER_DEFAULTS
-from keras_embed.ops.rope_config import REQUIRED
-from keras_embed.ops.rope_config import ROPE_SCHEDULES
-from keras_embed.ops.rope_config import ROPE_TYPES
-from keras_embed.ops.rope_config import RopeType
-from keras_embed.ops.rope_config import arguments_from_hf_config
-from keras_embed.ops.rope_config import check_max_wavelength
-from keras_embed.ops.rope_config import check_rope_parameters
-from keras_embed.ops.rope_config import get_rope_schedule
-from keras_embed.ops.rope_config import get_rope_type
-from keras_embed.ops.rope_config import schedule_parameters
-from keras_embed.ops.rope_config import takes_layer_setting
-from keras_embed.ops.rope_schedules import default_schedule
-from keras_embed.ops.rope_schedules import dynamic_schedule
-from keras_embed.ops.rope_schedules import linear_schedule
-from keras_embed.ops.rope_schedules import llama3_schedule
-from keras_embed.ops.rope_schedules import longrope_schedule
-from keras_embed.ops.rope_schedules import ntk_schedule
-from keras_embed.ops.rope_schedules import proportional_schedule
-from keras_embed.ops.rope_schedules import yarn_schedule
-
-__all__ = [
-    "LENGTH_DEPENDENT_SCHEDULES",
-    "PARAMETER_CHECKS",
-    "PARAMETER_DEFAULTS",
-    "REQUIRED",
-    "ROPE_SCHEDULES",
-    "ROPE_TYPES",
-    "RopeType",
-    "apply_rope",
-    "apply_rope_portable",
-    "arguments_from_hf_config",
-    "check_max_wavelength",
-    "check_rope_parameters",
-    "default_schedule",
-    "dynamic_schedule",
-    "get_rope_schedule",
-    "get_rope_type",
-    "linear_schedule",
-    "llama3_schedule",
-    "longrope_schedule",
-    "ntk_schedule",
-    "pair_cos_sin",
-    "proportional_schedule",
-    "rope_cos_sin",
-    "rope_frequencies",
-    "schedule_parameters",
-    "takes_layer_setting",
-    "yarn_schedule",
-]
-
-
-def rope_frequencies(
-    rope_type, rotary_dim, max_wavelength, parameters, sequence_length=None,
-    partial_rotary_factor=1.0,
-):
-    """`(inverse_frequencies, attention_scaling)` of `rope_type` for `rotary_dim`.
-
-    Args:
-        rope_type: a key of `ROPE_TYPES`.
-        rotary_dim: even number of rotated features.
-        max_wavelength: the base (`rope_theta` in transformers).
-        parameters: keyword parameters of the schedule, as returned by
-            `check_rope_parameters`.
-        sequence_length: largest position seen plus one, for the schedules in
-            `LENGTH_DEPENDENT_SCHEDULES`; ignored by the others.
-        partial_rotary_factor: passed on to the schedules that take it
-            (`takes_layer_setting`); the others ignore it, their caller having
-            already narrowed `rotary_dim`.
-
-    Returns:
-        `inverse_frequencies` of shape `(rotary_dim // 2,)` in float32 (numpy
-        unless `sequence_length` is a traced tensor) and `attention_scaling`, a
-        Python float.
-    """
-    entry = get_rope_type(rope_type)
-    arguments = dict(parameters)
-    if entry.length_dependent:
-        arguments["sequence_length"] = sequence_length
-    if takes_layer_setting(rope_type, "partial_rotary_factor"):
-        arguments["partial_rotary_factor"] = partial_rotary_factor
-    return entry.schedule(rotary_dim, max_wavelength, **arguments)
 
 
 def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
@@ -229,3 +139,29 @@ def rotate_in_float32(inputs, tables, compute_dtype, rotate):
     if keras.backend.standardize_dtype(outputs.dtype) != compute_dtype:
         outputs = ops.cast(outputs, compute_dtype)
     return outputs
+
+
+def rotate_along(inputs, cos, sin, table_axes, compute_dtype, interleaved=False):
+    """`apply_rope` by tables whose axes lie along `table_axes` of `inputs`, in float32.
+
+    Args:
+        inputs: `(..., features)`, the features last.
+        cos, sin: one axis per entry of `table_axes`, e.g. `(batch, seq, rotary_dim // 2)`
+            for `table_axes=(0, 1, rank - 1)`; they broadcast over the other axes
+            of `inputs` (heads).
+        table_axes: increasing axes of `inputs`, ending with the feature axis.
+        compute_dtype: the dtype of the result (`rotate_in_float32`).
+        interleaved: as for `apply_rope`.
+
+    Returns:
+        `inputs` rotated, of dtype `compute_dtype`.
+    """
+    for axis in range(len(inputs.shape)):
+        if axis not in table_axes:
+            cos, sin = ops.expand_dims(cos, axis), ops.expand_dims(sin, axis)
+    return rotate_in_float32(
+        inputs,
+        (cos, sin),
+        compute_dtype,
+        lambda x, cos, sin: apply_rope(x, cos, sin, interleaved=interleaved),
+    )

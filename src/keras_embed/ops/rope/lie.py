@@ -12,7 +12,7 @@ Reference: Ostmeier et al., "LieRE: Generalizing Rotary Position Encodings",
 import numpy as np
 from keras import ops
 
-from keras_embed.ops import axial_rope
+from keras_embed.ops.rope.axial import axial_inverse_frequencies
 
 # Taylor order and the most halvings of the scaling-and-squaring exponential:
 # exact to float32 rounding for generator norms up to 2 ** 16.
@@ -55,7 +55,7 @@ def axial_generators(dims, heads, head_dim, block_size, max_wavelength):
     each as the 2x2 generator `[[0, -theta], [theta, 0]]`.
     """
     chunk = head_dim // dims
-    frequencies = axial_rope.axial_inverse_frequencies(chunk, max_wavelength)
+    frequencies = axial_inverse_frequencies(chunk, max_wavelength)
     generators = np.zeros((dims, heads, head_dim, head_dim), dtype=np.float32)
     for axis in range(dims):
         for pair, theta in enumerate(frequencies):
