@@ -3,7 +3,8 @@
 The import graph is read from the source with `ast` and counts every way one
 module makes Python run another: `import` statements at any depth (lazy ones
 inside functions too), relative imports, `importlib.import_module("...")`
-string literals, keras registry names (`"keras_embed>Class"`) and the package
+string literals, any string that is a module's full name (the lazy-export tables),
+keras registry names (`"keras_embed>Class"`) and the package
 `__init__`s that run when a submodule is imported.
 """
 
@@ -128,8 +129,14 @@ def imported_modules(source, package, modules, registered=None):
                 anchor = package if target.value.startswith(".") else ""
                 level = len(target.value) - len(target.value.lstrip("."))
                 found.add(_resolve(target.value.lstrip("."), level, anchor) if level else target.value)
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in registered:
-            found.add(registered[node.value])
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in registered:
+                found.add(registered[node.value])
+            elif node.value in modules and not f"{package}.".startswith(f"{node.value}."):
+                # A module's full name as data: a lazy-export table (`_lazy.lazy_exports`)
+                # or any other indirection that imports it later. Its own package's name
+                # is a label (a file-format tag), and that package has run already.
+                found.add(node.value)
     return {name for name in found if name in modules}
 
 
@@ -323,6 +330,25 @@ def test_the_checker_fails_on_a_cycle_through_an_importlib_string(tmp_path):
                 "import importlib\n"
                 "def __getattr__(name):\n"
                 "    return importlib.import_module('fake.a.x')\n"
+            ),
+            "fake/b/y.py": "",
+        },
+    )
+    assert find_cycle(unit_graph(import_graph(package))) == ["a", "b", "a"]
+
+
+def test_the_checker_fails_on_a_cycle_through_a_lazy_export_table(tmp_path):
+    # `b`'s public names are loaded by a helper from a table of module-name strings.
+    package = write_package(
+        tmp_path,
+        {
+            "fake/__init__.py": "",
+            "fake/_lazy.py": "",
+            "fake/a/__init__.py": "",
+            "fake/a/x.py": "from fake.b import y\n",
+            "fake/b/__init__.py": (
+                "from fake._lazy import lazy_exports\n"
+                "__getattr__, __dir__ = lazy_exports(__name__, {'thing': 'fake.a.x'})\n"
             ),
             "fake/b/y.py": "",
         },

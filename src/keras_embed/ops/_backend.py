@@ -7,6 +7,7 @@ pass (JAX's `mode="fill"` gather) or does not trace (TensorFlow graphs with an
 unknown batch size).
 """
 
+import importlib
 import numbers
 
 import keras
@@ -56,20 +57,15 @@ def concrete_value(x):
     return None
 
 
-def rope_kernels():
-    """The backend's rope kernels module (`rope._jax`, `rope._torch`), or None.
+def kernels_for_backend(modules):
+    """The module `modules[backend]` names for the running backend, imported, or None.
 
-    Each offers `materialize(tables)` and, for a fast rotation,
-    `applies(inputs, cos, sin)` and `apply_rope(inputs, cos, sin, interleaved)`.
+    The caller owns the table of module names, so the import graph shows its
+    own edge to its kernels (an `ops.rope` kernel picked from here would make
+    `_backend` reach back into the package that imports it).
     """
-    backend = keras.config.backend()
-    if backend == "jax":
-        from keras_embed.ops.rope import _jax as kernels
-    elif backend == "torch":
-        from keras_embed.ops.rope import _torch as kernels
-    else:
-        return None
-    return kernels
+    name = modules.get(keras.config.backend())
+    return None if name is None else importlib.import_module(name)
 
 
 def fused_cross_entropy():

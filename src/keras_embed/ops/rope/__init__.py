@@ -14,7 +14,7 @@ One module per concern, each name defined in exactly one of them:
 - `axial`, `multimodal`, `lie`: positions on a grid (RoPE-Axial, RoPE-Mixed),
   in time, height and width (M-RoPE), and as Lie-group rotations (LieRE).
 - `_jax`, `_torch`: backend kernels of `apply_rope`, picked by
-  `keras_embed.ops._backend.rope_kernels`.
+  `rotation._KERNELS` (through `_backend.kernels_for_backend`).
 
 A new rope type is one function in `schedules` and one row in
 `registry.ROPE_TYPES`. The library imports each name from its module; the

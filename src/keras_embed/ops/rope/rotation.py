@@ -4,14 +4,18 @@ Position `p` rotates feature pair `i` by `p * inverse_frequencies[i]` (the
 frequencies come from `keras_embed.ops.rope.registry.rope_frequencies`).
 `rope_cos_sin` / `pair_cos_sin` turn positions into cosine and sine tables,
 `apply_rope` rotates the features (with a backend kernel from
-`keras_embed.ops._backend.rope_kernels` where one wins), and
+`_KERNELS` where one wins), and
 `rotate_in_float32` is the dtype rule every rotary layer follows.
 """
 
 import keras
 from keras import ops
 
-from keras_embed.ops._backend import rope_kernels
+from keras_embed.ops._backend import kernels_for_backend
+
+# Each offers `materialize(tables)` and, for a fast rotation, `applies(inputs, cos, sin)`
+# and `apply_rope(inputs, cos, sin, interleaved)`.
+_KERNELS = {"jax": "keras_embed.ops.rope._jax", "torch": "keras_embed.ops.rope._torch"}
 
 
 def rope_cos_sin(positions, inverse_frequencies, attention_scaling=1.0):
@@ -82,7 +86,7 @@ def _full_width_tables(cos, sin, interleaved):
 
 def _materialize(*tables):
     """Compute the tables once before the per-element rotation uses them."""
-    kernels = rope_kernels()
+    kernels = kernels_for_backend(_KERNELS)
     return tables if kernels is None else kernels.materialize(tables)
 
 
@@ -100,7 +104,7 @@ def apply_rope(inputs, cos, sin, interleaved=False):
     Returns:
         `(..., features)`, the same shape and dtype as `inputs`.
     """
-    kernels = rope_kernels()
+    kernels = kernels_for_backend(_KERNELS)
     if kernels is not None and kernels.applies(inputs, cos, sin):
         return kernels.apply_rope(inputs, cos, sin, interleaved)
     return apply_rope_portable(inputs, cos, sin, interleaved)
