@@ -313,7 +313,7 @@ def test_selection_is_uniform_over_selectable_positions(path):
     assert ((counts[row != 0] > low) & (counts[row != 0] < high)).all(), counts
 
 
-def replaced_fractions_bounds_check(after, before, vocabulary_size, mask_rate, random_rate):
+def check_replacement_split(after, before, vocabulary_size, mask_rate, random_rate):
     """Mask, kept and other counts of the picked tokens, each within binomial bounds."""
     # A random draw can itself land on the mask id (1) or on the original token.
     p_mask = mask_rate + random_rate / vocabulary_size
@@ -339,7 +339,7 @@ def test_replacement_split_is_within_binomial_bounds(path):
     inputs = np.random.default_rng(4).integers(2, 50, size=(1000, 12))
     outputs = mask_on(path, masker, inputs)
     picked = picked_mask(outputs, inputs.shape)  # 8 of each row's 12
-    replaced_fractions_bounds_check(outputs["token_ids"][picked], inputs[picked], 50, 0.6, 0.3)
+    check_replacement_split(outputs["token_ids"][picked], inputs[picked], 50, 0.6, 0.3)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -348,7 +348,7 @@ def test_default_rates_split_eighty_ten_ten(path):
     inputs = np.random.default_rng(5).integers(2, 1000, size=(1000, 12))
     outputs = mask_on(path, masker, inputs)
     picked = picked_mask(outputs, inputs.shape)
-    replaced_fractions_bounds_check(outputs["token_ids"][picked], inputs[picked], 1000, 0.8, 0.1)
+    check_replacement_split(outputs["token_ids"][picked], inputs[picked], 1000, 0.8, 0.1)
 
 
 @pytest.mark.parametrize("path", PATHS)
