@@ -172,3 +172,38 @@ def check_finite(name, values):
             f"`{name}` must hold finite numbers. Received: {float(values[where])!r} at index "
             f"{where} (dtype {values.dtype})."
         )
+
+
+def check_token_id_array(name, values, vocabulary_size, ranks=(1, 2)):
+    """`values` as int64 numpy ids in `[0, vocabulary_size)` of a rank in `ranks`, or a `ValueError`.
+
+    For concrete values (lists, numpy arrays); whole-number floats pass, as
+    for the embedding layers. None, strings, bools, ragged nesting, NaN and
+    fractional floats raise, and so does the first id outside the vocabulary.
+    """
+    shapes = " or ".join({1: "a 1-D sequence", 2: "a 2-D batch"}[rank] for rank in ranks)
+    try:
+        array = None if values is None or isinstance(values, (str, bytes)) else np.asarray(values)
+    except (TypeError, ValueError):  # nested lists of unequal depth have no shape
+        array = None
+    if array is None or array.ndim not in ranks:
+        received = describe(values) if array is None else f"an array of shape {array.shape}"
+        raise ValueError(
+            f"`{name}` must be {shapes} of integer token ids. Received: {received:.200}."
+        )
+    if array.dtype.kind not in "iuf":
+        raise ValueError(
+            f"`{name}` must hold integer token ids. Received dtype {array.dtype}; strings "
+            "and bools are never read as ids: cast the ids first, e.g. `np.asarray(ids, 'int32')`."
+        )
+    if array.dtype.kind == "f":
+        check_whole_numbers(name, array)
+    # Compared before the cast, which would wrap a huge id into the vocabulary.
+    outside = (array < 0) | (array >= vocabulary_size)
+    if outside.any():
+        where = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"`{name}` holds the id {int(array[where])} at index {where}, outside "
+            f"the vocabulary [0, {vocabulary_size})."
+        )
+    return array.astype(np.int64)

@@ -142,110 +142,180 @@ def test_keras_hub_case_all_tokens_unselectable_gives_zero_weights():
     assert outputs["token_ids"].tolist() == [unselectable]
 
 
-# How many tokens are picked, and which.
+# The rule, on every path. `mask_on` runs one batch through one of the layer's paths:
+# numpy (concrete inputs, eager tensors), keras.ops (what a compiled model runs), tf.data.
+# Batches are (4, 12) or (1000, 12) with 8 slots where the test allows: eager JAX compiles
+# each op once per shape, and these two shapes keep the keras.ops cases cheap.
+
+PATHS = ["numpy", "keras_ops", "tf_data"]
+SLOTS = 8
 
 
-def test_picks_ceil_of_rate_times_selectable_tokens_in_each_row():
-    masker = make_masker(mask_selection_rate=0.3, mask_selection_length=8)
-    # Selectable (non-zero) tokens per row: 10, 7, 1, 0 -> ceil(0.3 n) = 3, 3, 1, 0.
-    inputs = np.array(
-        [
-            [5, 6, 7, 8, 9, 10, 11, 12, 13, 14],
-            [5, 6, 7, 8, 9, 10, 11, 0, 0, 0],
-            [5, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        ]
+def mask_on(path, masker, ids):
+    """The outputs, as numpy, of masking the 2-D numpy `ids` on `path`."""
+    if path == "numpy":
+        outputs = masker(ids)
+    elif path == "keras_ops":
+        outputs = masker._call_with_keras_ops(keras.ops.convert_to_tensor(ids.astype("int32")))
+    else:
+        tf = pytest.importorskip("tensorflow")
+        outputs = tf.data.Dataset.from_tensors(ids).map(masker).get_single_element()
+    return as_numpy(outputs)
+
+
+def padded_rows(*selectable_counts, length=12, first_id=5):
+    """One row per count: that many distinct selectable ids, then padding (0)."""
+    return np.array(
+        [[first_id + i if i < count else 0 for i in range(length)] for count in selectable_counts]
     )
-    weights = to_numpy(masker(inputs)["mask_weights"])
+
+
+def picked_mask(outputs, shape):
+    """Which tokens each row picked, from `mask_positions` and `mask_weights`."""
+    picked = np.zeros(shape, dtype=bool)
+    rows, slots = np.nonzero(outputs["mask_weights"])
+    picked[rows, outputs["mask_positions"][rows, slots]] = True
+    return picked
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_picks_ceil_of_rate_times_selectable_tokens_in_each_row(path):
+    masker = make_masker(mask_selection_rate=0.3, mask_selection_length=SLOTS)
+    # Selectable (non-zero) tokens per row: 10, 7, 1, 0 -> ceil(0.3 n) = 3, 3, 1, 0.
+    weights = mask_on(path, masker, padded_rows(10, 7, 1, 0))["mask_weights"]
     assert weights.sum(axis=1).tolist() == [3, 3, 1, 0]
+    np.testing.assert_array_equal(weights, np.arange(SLOTS) < np.array([[3], [3], [1], [0]]))
 
 
-def test_rate_is_read_as_the_written_decimal():
+@pytest.mark.parametrize("path", PATHS)
+def test_rate_is_read_as_the_written_decimal(path):
     # In floats 0.7 * 10 = 7.000000000000001, whose ceiling would wrongly be 8.
-    masker = make_masker(mask_selection_rate=0.7)
-    outputs = masker(np.arange(2, 12))
-    assert to_numpy(outputs["mask_positions"]).shape == (7,)
+    masker = make_masker(mask_selection_rate=0.7, mask_selection_length=SLOTS)
+    weights = mask_on(path, masker, padded_rows(10, 10, 10, 10))["mask_weights"]
+    assert weights.sum(axis=1).tolist() == [7, 7, 7, 7]
 
 
-def test_mask_selection_length_caps_the_count():
-    masker = make_masker(mask_selection_rate=1.0, mask_selection_length=3)
-    weights = to_numpy(masker(np.arange(2, 22).reshape(2, 10))["mask_weights"])
-    assert weights.tolist() == [[1, 1, 1], [1, 1, 1]]
+@pytest.mark.parametrize("path", PATHS)
+def test_rate_with_many_digits_counts_exactly(path):
+    # 0.1234567891234 is 1234567891234 / 10**13: 10 tokens -> ceil(1.23...) = 2, 1 -> 1.
+    # (n * 1234567891234 overflows int32: the count must not be computed in the tensors.)
+    masker = make_masker(mask_selection_rate=0.1234567891234, mask_selection_length=SLOTS)
+    weights = mask_on(path, masker, padded_rows(10, 1, 12, 0))["mask_weights"]
+    assert weights.sum(axis=1).tolist() == [2, 1, 2, 0]
 
 
-def test_padding_slots_are_zero_beyond_the_count():
-    masker = make_masker(mask_selection_rate=0.25, mask_selection_length=6)
-    outputs = as_numpy(masker(np.arange(2, 10)))  # ceil(8 * 0.25) = 2 picked
-    assert outputs["mask_weights"].tolist() == [1, 1, 0, 0, 0, 0]
-    assert outputs["mask_positions"][2:].tolist() == [0, 0, 0, 0]
-    assert outputs["mask_ids"][2:].tolist() == [0, 0, 0, 0]
+@pytest.mark.parametrize("path", PATHS)
+def test_mask_selection_length_caps_the_count(path):
+    masker = make_masker(mask_selection_rate=1.0, mask_selection_length=SLOTS)
+    weights = mask_on(path, masker, padded_rows(12, 9, 8, 3))["mask_weights"]
+    assert weights.sum(axis=1).tolist() == [8, 8, 8, 3]
 
 
-def test_unselectable_ids_are_never_picked():
+@pytest.mark.parametrize("path", PATHS)
+def test_padding_slots_are_zero_beyond_the_count(path):
+    masker = make_masker(mask_selection_rate=0.25, mask_selection_length=SLOTS)
+    outputs = mask_on(path, masker, padded_rows(8, 8, 8, 8))  # ceil(8 * 0.25) = 2 picked
+    assert outputs["mask_weights"].tolist() == [[1, 1] + [0] * 6] * 4
+    assert (outputs["mask_positions"][:, 2:] == 0).all()
+    assert (outputs["mask_ids"][:, 2:] == 0).all()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_selection_length_beyond_the_row_length_pads_with_zeros(path):
+    masker = make_masker(mask_selection_rate=1.0, mask_selection_length=14)
+    outputs = mask_on(path, masker, np.array([[7, 8, 0, 9] + [0] * 8]))  # 3 selectable, all picked
+    assert outputs["mask_positions"].tolist() == [[0, 1, 3] + [0] * 11]
+    assert outputs["mask_ids"].tolist() == [[7, 8, 9] + [0] * 11]
+    assert outputs["mask_weights"].tolist() == [[1, 1, 1] + [0] * 11]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_selection_length_zero_picks_nothing(path):
+    masker = make_masker(mask_selection_rate=0.5, mask_selection_length=0)
+    inputs = padded_rows(12, 6, 3, 0)
+    outputs = mask_on(path, masker, inputs)
+    assert outputs["mask_positions"].shape == (4, 0)
+    np.testing.assert_array_equal(outputs["token_ids"], inputs)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_rate_zero_picks_nothing_and_changes_nothing(path):
+    inputs = padded_rows(12, 6, 3, 0)
+    masker = make_masker(mask_selection_rate=0.0, mask_selection_length=SLOTS)
+    outputs = mask_on(path, masker, inputs)
+    np.testing.assert_array_equal(outputs["token_ids"], inputs)
+    assert outputs["mask_weights"].sum() == 0
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_all_tokens_unselectable_gives_zero_weights(path):
+    masker = make_masker(
+        mask_selection_rate=1.0, mask_selection_length=SLOTS, unselectable_token_ids=[0, 9]
+    )
+    inputs = np.where(padded_rows(12, 6, 3, 0) > 0, 9, 0)
+    outputs = mask_on(path, masker, inputs)
+    assert outputs["mask_weights"].sum() == 0
+    np.testing.assert_array_equal(outputs["token_ids"], inputs)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_unselectable_ids_are_never_picked(path):
     unselectable = [0, 3, 4]
     masker = make_masker(
         vocabulary_size=8,
         mask_selection_rate=0.9,
-        mask_selection_length=10,
+        mask_selection_length=SLOTS,
         unselectable_token_ids=unselectable,
     )
-    inputs = np.random.default_rng(1).integers(0, 8, size=(300, 12))
-    outputs = as_numpy(masker(inputs))
+    inputs = np.random.default_rng(1).integers(0, 8, size=(1000, 12))
+    outputs = mask_on(path, masker, inputs)
     picked_ids = outputs["mask_ids"][outputs["mask_weights"] == 1]
-    assert picked_ids.size > 1000
+    # 5/8 of 12 tokens are selectable, 7.5 on average: about 6.5 picks a row (at most 8).
+    assert picked_ids.size > 5000
     assert not np.isin(picked_ids, unselectable).any()
     untouched = np.isin(inputs, unselectable)
     np.testing.assert_array_equal(outputs["token_ids"][untouched], inputs[untouched])
 
 
-def test_positions_increase_and_ids_are_the_original_tokens():
-    masker = make_masker(mask_selection_rate=0.5, mask_selection_length=6)
-    inputs = np.random.default_rng(2).integers(2, 100, size=(20, 12))
-    outputs = as_numpy(masker(inputs))
-    positions, weights = outputs["mask_positions"], outputs["mask_weights"]
-    assert (np.diff(positions, axis=1) > 0).all()  # 6 of 6 slots are used here
-    np.testing.assert_array_equal(outputs["mask_ids"], np.take_along_axis(inputs, positions, 1))
-    assert weights.min() == 1
+@pytest.mark.parametrize("path", PATHS)
+def test_positions_increase_and_ids_are_the_original_tokens(path):
+    masker = make_masker(mask_selection_rate=0.5, mask_selection_length=SLOTS)
+    inputs = np.random.default_rng(2).integers(2, 100, size=(4, 12))
+    outputs = mask_on(path, masker, inputs)
+    positions = outputs["mask_positions"][:, :6]  # ceil(12 * 0.5) = 6 picks in 8 slots
+    assert outputs["mask_weights"].sum(axis=1).tolist() == [6, 6, 6, 6]
+    assert (np.diff(positions, axis=1) > 0).all()
+    np.testing.assert_array_equal(
+        outputs["mask_ids"][:, :6], np.take_along_axis(inputs, positions, 1)
+    )
 
 
-def test_only_picked_positions_change():
-    masker = make_masker(mask_selection_rate=0.5, mask_selection_length=6)
-    inputs = np.random.default_rng(3).integers(2, 100, size=(20, 12))
-    outputs = as_numpy(masker(inputs))
-    picked = np.zeros(inputs.shape, dtype=bool)
-    np.put_along_axis(picked, outputs["mask_positions"], True, axis=1)
+@pytest.mark.parametrize("path", PATHS)
+def test_only_picked_positions_change(path):
+    masker = make_masker(mask_selection_rate=0.5, mask_selection_length=SLOTS)
+    inputs = np.random.default_rng(3).integers(2, 100, size=(1000, 12))
+    outputs = mask_on(path, masker, inputs)
+    picked = picked_mask(outputs, inputs.shape)
     np.testing.assert_array_equal(outputs["token_ids"][~picked], inputs[~picked])
+    assert (outputs["token_ids"][picked] != inputs[picked]).mean() > 0.8  # most picks change
 
 
-def test_selection_is_uniform_over_selectable_positions():
-    # Each row: 8 selectable tokens and 2 pads; 2 are picked, so every selectable
-    # position is picked with probability 2/8 in each of the 4000 rows.
-    masker = make_masker(mask_selection_rate=0.25, mask_selection_length=2)
-    row = np.array([0, 5, 6, 7, 0, 8, 9, 10, 11, 12])
-    outputs = as_numpy(masker(np.tile(row, (4000, 1))))
-    counts = np.bincount(outputs["mask_positions"].ravel(), minlength=10)
-    assert counts[[0, 4]].tolist() == [0, 0]
-    low, high = binomial_bounds(4000, 0.25)
+@pytest.mark.parametrize("path", PATHS)
+def test_selection_is_uniform_over_selectable_positions(path):
+    # Each row: 8 selectable tokens and 4 pads; 2 are picked, so every selectable
+    # position is picked with probability 2/8 in each of the 1000 rows.
+    masker = make_masker(mask_selection_rate=0.25, mask_selection_length=SLOTS)
+    row = np.array([0, 5, 6, 7, 0, 8, 9, 10, 11, 12, 0, 0])
+    outputs = mask_on(path, masker, np.tile(row, (1000, 1)))
+    counts = picked_mask(outputs, (1000, 12)).sum(axis=0)
+    assert counts[row == 0].tolist() == [0, 0, 0, 0]
+    low, high = binomial_bounds(1000, 0.25)
     assert ((counts[row != 0] > low) & (counts[row != 0] < high)).all(), counts
 
 
-# How picked tokens are replaced.
-
-
-def test_replacement_proportions_are_within_binomial_bounds():
-    vocabulary_size, mask_rate, random_rate = 50, 0.6, 0.3
-    masker = make_masker(
-        vocabulary_size=vocabulary_size,
-        mask_selection_rate=1.0,
-        mask_token_rate=mask_rate,
-        random_token_rate=random_rate,
-    )
-    inputs = np.random.default_rng(4).integers(2, vocabulary_size, size=(500, 16))
-    outputs = as_numpy(masker(inputs))
-    after = outputs["token_ids"].ravel()
-    before = inputs.ravel()
-    trials = before.size
-    # A random draw can itself land on the mask id or on the original token.
+def check_replacement_split(after, before, vocabulary_size, mask_rate, random_rate):
+    """Mask, kept and other counts of the picked tokens, each within binomial bounds."""
+    # A random draw can itself land on the mask id (1) or on the original token.
     p_mask = mask_rate + random_rate / vocabulary_size
     p_kept = (1 - mask_rate - random_rate) + random_rate / vocabulary_size
     for observed, probability in (
@@ -253,26 +323,75 @@ def test_replacement_proportions_are_within_binomial_bounds():
         ((after == before).sum(), p_kept),
         (((after != 1) & (after != before)).sum(), 1 - p_mask - p_kept),
     ):
-        low, high = binomial_bounds(trials, probability)
+        low, high = binomial_bounds(before.size, probability)
         assert low < observed < high, (observed, probability)
 
 
-def test_random_replacements_are_uniform_over_the_vocabulary():
+@pytest.mark.parametrize("path", PATHS)
+def test_replacement_split_is_within_binomial_bounds(path):
     masker = make_masker(
-        vocabulary_size=10, mask_selection_rate=1.0, mask_token_rate=0, random_token_rate=1
+        vocabulary_size=50,
+        mask_selection_rate=1.0,
+        mask_selection_length=SLOTS,
+        mask_token_rate=0.6,
+        random_token_rate=0.3,
     )
-    outputs = as_numpy(masker(np.full((400, 10), 5)))
-    counts = np.bincount(outputs["token_ids"].ravel(), minlength=10)
-    low, high = binomial_bounds(4000, 0.1)
+    inputs = np.random.default_rng(4).integers(2, 50, size=(1000, 12))
+    outputs = mask_on(path, masker, inputs)
+    picked = picked_mask(outputs, inputs.shape)  # 8 of each row's 12
+    check_replacement_split(outputs["token_ids"][picked], inputs[picked], 50, 0.6, 0.3)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_default_rates_split_eighty_ten_ten(path):
+    masker = make_masker(vocabulary_size=1000, mask_selection_rate=1.0, mask_selection_length=SLOTS)
+    inputs = np.random.default_rng(5).integers(2, 1000, size=(1000, 12))
+    outputs = mask_on(path, masker, inputs)
+    picked = picked_mask(outputs, inputs.shape)
+    check_replacement_split(outputs["token_ids"][picked], inputs[picked], 1000, 0.8, 0.1)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_random_replacements_are_uniform_over_the_vocabulary(path):
+    masker = make_masker(
+        vocabulary_size=10,
+        mask_selection_rate=1.0,
+        mask_selection_length=SLOTS,
+        mask_token_rate=0,
+        random_token_rate=1,
+    )
+    outputs = mask_on(path, masker, np.full((1000, 12), 5))
+    replaced = outputs["token_ids"][picked_mask(outputs, (1000, 12))]
+    counts = np.bincount(replaced, minlength=10)
+    low, high = binomial_bounds(8000, 0.1)
     assert ((counts > low) & (counts < high)).all(), counts
 
 
-def test_default_rates_leave_a_tenth_unchanged():
-    masker = make_masker(vocabulary_size=1000, mask_selection_rate=1.0)
-    inputs = np.full((300, 10), 7)
-    after = to_numpy(masker(inputs)["token_ids"])
-    low, high = binomial_bounds(3000, 0.1 + 0.1 / 1000)
-    assert low < (after == 7).sum() < high
+def test_numpy_and_keras_ops_give_the_same_masks_from_the_same_draws():
+    from keras_embed.preprocessing import masked_lm_mask_generator as module
+
+    masker = make_masker(
+        mask_selection_rate=0.4, mask_selection_length=SLOTS, unselectable_token_ids=[0, 3]
+    )
+    rng = np.random.default_rng(12)
+    rows = rng.integers(0, 20, size=(4, 12)).astype("int32")
+    # Distinct sort keys, so that no tie is left to a backend's sort; float32 draws for both.
+    draws = module._Draws(
+        (rng.permuted(np.tile(np.arange(12), (4, 1)), axis=1) / 12.0).astype("float32"),
+        rng.random((4, 12), dtype=np.float32),
+        rng.integers(0, 100, (4, 12)).astype("int32"),
+    )
+    from_numpy = masker._mask_rows(module._NUMPY_OPS, rows, draws, slots=SLOTS)
+    from_ops = masker._mask_rows(
+        keras.ops,
+        keras.ops.convert_to_tensor(rows),
+        module._Draws(*(keras.ops.convert_to_tensor(values) for values in draws)),
+        slots=SLOTS,
+    )
+    assert from_numpy[3].sum() > 0
+    for numpy_value, ops_value in zip(from_numpy, from_ops):
+        assert numpy_value.dtype == to_numpy(ops_value).dtype
+        np.testing.assert_array_equal(to_numpy(ops_value), numpy_value)
 
 
 # Reproducibility.
@@ -472,13 +591,6 @@ def test_unbatched_input_without_length_gives_one_entry_per_pick():
     assert to_numpy(outputs["mask_weights"]).tolist() == [1, 1, 1, 1]
 
 
-def test_rate_zero_picks_nothing_and_changes_nothing():
-    inputs = np.arange(2, 12).reshape(2, 5)
-    outputs = as_numpy(make_masker(mask_selection_rate=0.0, mask_selection_length=3)(inputs))
-    np.testing.assert_array_equal(outputs["token_ids"], inputs)
-    assert outputs["mask_weights"].sum() == 0
-
-
 def test_compute_output_shape_pads_to_the_selection_length():
     masker = make_masker(mask_selection_length=5)
     assert masker.compute_output_shape((None, 12)) == {
@@ -623,7 +735,7 @@ def test_works_without_importing_tensorflow():
 # Bad arguments and inputs.
 
 
-@pytest.mark.parametrize("mask_token_id", [100, -1, 1.0])
+@pytest.mark.parametrize("mask_token_id", [100, -1, 1.0, True, "1", None])
 def test_rejects_mask_token_outside_the_vocabulary(mask_token_id):
     with pytest.raises(ValueError, match="`mask_token_id` must be an integer id in the vocab"):
         make_masker(mask_token_id=mask_token_id)
@@ -632,7 +744,7 @@ def test_rejects_mask_token_outside_the_vocabulary(mask_token_id):
 @pytest.mark.parametrize(
     "argument", ["mask_selection_rate", "mask_token_rate", "random_token_rate"]
 )
-@pytest.mark.parametrize("rate", [-0.1, 1.5])
+@pytest.mark.parametrize("rate", [-0.1, 1.5, float("nan"), float("inf"), "0.5", None, True])
 def test_rejects_rates_outside_zero_one(argument, rate):
     with pytest.raises(ValueError, match=f"`{argument}` must be a number in \\[0, 1\\]"):
         make_masker(**{argument: rate})
@@ -648,29 +760,72 @@ def test_accepts_replacement_rates_summing_to_exactly_one():
     assert masker.mask_token_rate + masker.random_token_rate == pytest.approx(1.0)
 
 
-def test_rejects_negative_selection_length():
+@pytest.mark.parametrize("length", [-1, 2.0, "3"])
+def test_rejects_a_selection_length_that_is_not_a_count(length):
     with pytest.raises(ValueError, match="`mask_selection_length` must be a non-negative integer"):
-        make_masker(mask_selection_length=-1)
+        make_masker(mask_selection_length=length)
 
 
-def test_rejects_non_positive_vocabulary_size():
+@pytest.mark.parametrize("size", [0, -5, 10.0, None, True])
+def test_rejects_a_vocabulary_size_that_is_not_positive(size):
     with pytest.raises(ValueError, match="`vocabulary_size` must be a positive integer"):
-        make_masker(vocabulary_size=0)
+        make_masker(vocabulary_size=size)
 
 
-def test_rejects_a_bare_int_as_unselectable_ids():
+@pytest.mark.parametrize("ids", [0, [0, 1.5], ["0"], None])
+def test_rejects_unselectable_ids_that_are_not_a_list_of_integers(ids):
     with pytest.raises(ValueError, match="`unselectable_token_ids` must be a list"):
-        make_masker(unselectable_token_ids=0)
+        make_masker(unselectable_token_ids=ids)
 
 
-def test_rejects_negative_seed():
+@pytest.mark.parametrize("seed", [-3, 1.5, "0"])
+def test_rejects_a_seed_that_is_not_a_non_negative_integer(seed):
     with pytest.raises(ValueError, match="`seed` must be a non-negative integer"):
-        make_masker(seed=-3)
+        make_masker(seed=seed)
 
 
-def test_rejects_fractional_float_inputs_naming_the_first():
-    with pytest.raises(ValueError, match=r"integer ids.*2\.5 at index \(0, 1\)"):
-        make_masker()(np.array([[1.0, 2.5]]))
+@pytest.mark.parametrize(
+    "inputs, match",
+    [
+        (None, r"`inputs` must be a 1-D sequence or a 2-D batch .* Received: None"),
+        ("3 4 5", r"`inputs` must be a 1-D sequence or a 2-D batch .* Received: '3 4 5'"),
+        (np.array([["3", "4"]]), r"`inputs` must hold integer token ids. Received dtype <U1"),
+        ([["a", "b"], ["c"]], r"`inputs\[0\]` must hold integer token ids. Received dtype <U1"),
+        (np.array([[True, False]]), r"`inputs` must hold integer token ids. Received dtype bool"),
+        (np.array([[1.0, 2.5]]), r"`inputs` must hold integer ids.*2\.5 at index \(0, 1\)"),
+        (np.array([3.0, np.nan]), r"`inputs` must hold integer ids.*nan at index \(1,\)"),
+        (np.array([[4, 5], [100, 6]]), r"`inputs` holds the id 100 at index \(1, 0\), outside"),
+        ([[4, 5], [6, -1, 7]], r"`inputs\[1\]` holds the id -1 at index \(1,\), outside"),
+        (np.array([1e30]), r"`inputs` holds the id 1000000000000000019884624838656 at index"),
+        (np.ones((2, 2, 2), "int32"), r"`inputs` must be a 1-D sequence or a 2-D batch"),
+        (7, r"`inputs` must be a 1-D sequence or a 2-D batch .* shape \(\)"),
+        ([[1, [2]]], r"`inputs\[0\]` must be a 1-D sequence of integer token ids"),
+    ],
+)
+def test_rejects_bad_inputs_naming_what_arrived(inputs, match):
+    with pytest.raises(ValueError, match=match):
+        make_masker()(inputs)
+
+
+def test_rejects_bad_backend_tensor_inputs_as_numpy_ones():
+    with pytest.raises(ValueError, match=r"`inputs` must hold integer ids.*2\.5 at index \(0, 1\)"):
+        make_masker()(keras.ops.convert_to_tensor(np.array([[1.0, 2.5]], "float32")))
+
+
+def test_keras_ops_path_rejects_fractional_eager_ids_and_wrong_ranks():
+    masker = make_masker(mask_selection_length=2)
+    with pytest.raises(ValueError, match=r"`inputs` must hold integer ids.*2\.5"):
+        masker._call_with_keras_ops(keras.ops.convert_to_tensor(np.array([[1.0, 2.5]], "float32")))
+    with pytest.raises(ValueError, match="1-D sequence or a 2-D batch"):
+        masker._call_with_keras_ops(keras.ops.ones((2, 2, 2), dtype="int32"))
+
+
+def test_tf_data_rejects_string_and_rank_three_ids():
+    tf = pytest.importorskip("tensorflow")
+    with pytest.raises(ValueError, match="must hold integer token ids. Received dtype string"):
+        tf.data.Dataset.from_tensors(tf.constant([["3", "4"]])).map(make_masker())
+    with pytest.raises(ValueError, match="1-D sequence or a 2-D batch"):
+        tf.data.Dataset.from_tensors(tf.ones((2, 2, 2), "int32")).map(make_masker())
 
 
 def test_whole_number_float_inputs_mask_like_integers():
@@ -681,19 +836,11 @@ def test_whole_number_float_inputs_mask_like_integers():
         np.testing.assert_array_equal(from_floats[key], from_ints[key])
 
 
-def test_rejects_boolean_inputs():
-    with pytest.raises(ValueError, match="must hold integer token ids"):
-        make_masker()(np.array([[True, False]]))
-
-
-def test_rejects_ids_outside_the_vocabulary():
-    with pytest.raises(ValueError, match=r"holds the id 100 at index \(1, 0\)"):
-        make_masker()(np.array([[4, 5], [100, 6]]))
-
-
-def test_rejects_rank_three_inputs():
-    with pytest.raises(ValueError, match="1-D sequence or a 2-D batch"):
-        make_masker()(np.ones((2, 2, 2), dtype="int32"))
+@pytest.mark.parametrize("inputs", [np.zeros((2, 0), "int32"), [[], []], np.zeros((0,), "int32")])
+def test_empty_rows_give_zero_weights_in_every_slot(inputs):
+    outputs = as_numpy(make_masker(mask_selection_length=3)(inputs))
+    assert outputs["mask_weights"].shape[-1] == 3
+    assert outputs["mask_weights"].sum() == 0
 
 
 def test_traced_inputs_without_a_selection_length_are_refused():
@@ -702,6 +849,9 @@ def test_traced_inputs_without_a_selection_length_are_refused():
     masker = make_masker()
     with pytest.raises(ValueError, match="needs `mask_selection_length`"):
         compiled(lambda ids: masker(ids)["token_ids"])(np.ones((2, 4), dtype="int32"))
+
+
+# Inside compiled functions and models.
 
 
 def check_masks_follow_the_rule(ids, outputs, rate, slots, unselectable=(0,)):
@@ -722,11 +872,12 @@ def check_masks_follow_the_rule(ids, outputs, rate, slots, unselectable=(0,)):
         assert (outputs["token_ids"][row][positions] == 1).all()  # mask_token_rate=1
 
 
-def test_compiled_call_masks_with_the_same_rule():
+def test_compiled_call_masks_by_the_rule():
+    # Through the layer's call, under jax.jit, tf.function (the tf.data path) or torch.compile.
     ids = np.random.default_rng(4).integers(0, 100, size=(5, 12)).astype("int32")
     ids[:, -3:] = 0  # padding
     masker = make_masker(mask_selection_length=4, mask_token_rate=1.0, random_token_rate=0.0)
-    outputs = compiled(lambda x: masker(x))(ids)
+    outputs = compiled(lambda x: masker(x))(keras.ops.convert_to_tensor(ids))
     check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=4)
 
 
@@ -738,11 +889,11 @@ def test_compiled_model_predict_runs_the_masker_as_a_backend_op():
     outputs = model.predict(ids, verbose=0, batch_size=2)
     check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=3)
 
-def test_the_keras_ops_rule_holds_on_every_backend():
-    # jax.jit is the only compiler that reaches it in the tests above; run it eagerly everywhere.
-    ids = np.random.default_rng(6).integers(0, 100, size=(3, 7)).astype("int32")
-    masker = make_masker(mask_selection_length=9, mask_token_rate=1.0, random_token_rate=0.0)
-    outputs = masker._call_traced(keras.ops.convert_to_tensor(ids))
-    check_masks_follow_the_rule(ids, outputs, rate=0.5, slots=9)
-    single = masker._call_traced(keras.ops.convert_to_tensor(ids[0]))
-    assert tuple(single["mask_positions"].shape) == (9,)
+
+def test_keras_ops_path_masks_one_sequence():
+    masker = make_masker(mask_selection_length=SLOTS, mask_token_rate=1.0, random_token_rate=0.0)
+    ids = np.random.default_rng(6).integers(0, 100, size=(12,)).astype("int32")
+    single = masker._call_with_keras_ops(keras.ops.convert_to_tensor(ids))
+    assert tuple(single["mask_positions"].shape) == (SLOTS,)
+    batch_of_one = {key: to_numpy(value)[None] for key, value in single.items()}
+    check_masks_follow_the_rule(ids[None], batch_of_one, rate=0.5, slots=SLOTS)

@@ -1,13 +1,17 @@
 """`MaskedLMMaskGenerator`: BERT-style masking of token ids for masked-LM training.
 
-Over 400 lines because one public layer serves five input kinds (lists,
-ragged rows, dense arrays, `tf.data` graph tensors, tensors traced in a
-compiled model) through one numpy masking routine and its `keras.ops`
-twin; half the file is its docstring and their checks.
+The masking rule is written once (`_mask_rows`) over an array namespace:
+numpy for concrete inputs (lists, ragged rows, arrays, eager tensors, and
+`tf.data` graphs through `tf.numpy_function`), `keras.ops` for tensors traced
+in a compiled function. The paths differ only in their source of random
+draws; the rest of the file turns five input kinds into padded rows and back.
 """
 
+import functools
 import numbers
+import types
 from fractions import Fraction
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -15,7 +19,7 @@ import numpy as np
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_rate
-from keras_embed._validation import check_whole_numbers
+from keras_embed._validation import check_token_id_array
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.ops._backend import concrete_value
@@ -175,6 +179,10 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         self._generator = np.random.default_rng(generator_seed)
         # Draws for traced calls (a compiled model), where numpy cannot run.
         self._seed_generator = keras.random.SeedGenerator(generator_seed)
+        # Ids outside the vocabulary never occur in valid inputs; int32 holds the rest.
+        self._unselectable_in_vocabulary = np.array(
+            [i for i in self.unselectable_token_ids if 0 <= i < self.vocabulary_size], np.int32
+        )
         self._selection_fraction = _exact(self.mask_selection_rate)
         self.built = True
 
@@ -192,10 +200,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         if _is_tf_graph_tensor(inputs):
             return self._call_in_tf_graph(inputs)
         if _is_traced(inputs):
-            return self._call_traced(inputs)
-        rows, lengths, batched, rectangular = self._to_padded_rows(inputs)
-        masked = self._mask_padded_rows(rows, lengths)
-        outputs = self._format_eager_outputs(masked, lengths, batched, rectangular)
+            return self._call_with_keras_ops(inputs)
+        outputs = self._call_in_numpy(inputs, self._generator)
         if _is_host_value(inputs):
             return outputs
         return {
@@ -231,163 +237,135 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 "`random_map` masks numpy arrays or lists (a grain pipeline's elements); call "
                 f"the layer on tensors instead. Received: inputs of type {type(inputs).__name__}."
             )
-        rows, lengths, batched, rectangular = self._to_padded_rows(inputs)
-        masked = self._mask_padded_rows(rows, lengths, rng)
-        return self._format_eager_outputs(masked, lengths, batched, rectangular)
+        return self._call_in_numpy(inputs, rng)
 
-    def _mask_padded_rows(self, rows, lengths, generator=None):
-        """The masking itself, in numpy, on zero-padded rows.
+    def _mask_rows(self, ops, rows, draws, lengths=None, slots=None):
+        """The masking rule, written once for numpy and for `keras.ops`.
 
         Args:
-            rows: int64 `(batch, length)`, each row valid up to its length.
-            lengths: int64 `(batch,)`.
-            generator: the `numpy.random.Generator` to draw from; the
-                layer's own when `None`.
+            ops: the array functions to compute with: `keras.ops`, or
+                `_NUMPY_OPS` (numpy under the same names).
+            rows: integer ids `(batch, length)`.
+            draws: the `_Draws` this masking consumes, each `(batch, length)`.
+            lengths: int `(batch,)`, how long each row really is (the rest is
+                padding), or `None` when every row is full.
+            slots: the width `S` of the mask outputs; `length` when `None`.
 
         Returns:
-            `token_ids` `(batch, length)`, `mask_positions`, `mask_ids`
-            `(batch, S)` int32, `mask_weights` `(batch, S)` float32 and the
-            number picked per row `(batch,)` int64, where `S` is
-            `mask_selection_length` or, when it is `None`, the largest count.
+            `token_ids` int32 `(batch, length)`, `mask_positions` and
+            `mask_ids` int32 `(batch, S)`, `mask_weights` float32 `(batch, S)`
+            and the number picked in each row, int32 `(batch,)`.
         """
-        batch_size, length = rows.shape
-        columns = np.arange(length)
-        is_token = columns[None, :] < lengths[:, None]
-        selectable = is_token & ~np.isin(rows, self.unselectable_token_ids)
+        length = rows.shape[1]
+        slots = length if slots is None else slots
+        columns = ops.arange(length)[None, :]  # (1, length)
+        selectable = ops.logical_not(ops.isin(rows, self._unselectable_in_vocabulary))
+        if lengths is not None:
+            selectable = ops.logical_and(selectable, ops.less(columns, lengths[:, None]))
+        counts = ops.take(
+            _selection_counts(self._selection_fraction, length, self.mask_selection_length),
+            ops.sum(ops.cast(selectable, "int32"), axis=1),
+        )  # (batch,)
 
-        selectable_counts = selectable.sum(axis=1)
-        fraction = self._selection_fraction
-        # Exact integer ceil(count * rate): a float product can land just above
-        # an integer (0.3 * 10 = 3.0000000000000004) and pick one token too many.
-        counts = np.array(
-            [-(-int(n) * fraction.numerator // fraction.denominator) for n in selectable_counts],
-            dtype=np.int64,
+        # Uniform without replacement: the `count` selectable tokens with the smallest keys.
+        keys = ops.where(selectable, draws.sort_keys, 2.0)
+        ranks = ops.argsort(ops.argsort(keys, axis=1), axis=1)
+        picked = ops.less(ranks, counts[:, None])
+
+        becomes_mask = ops.logical_and(picked, ops.less(draws.replacements, self.mask_token_rate))
+        becomes_random = ops.logical_and(
+            ops.logical_and(picked, ops.logical_not(becomes_mask)),
+            ops.less(draws.replacements, self.mask_token_rate + self.random_token_rate),
         )
-        if self.mask_selection_length is not None:
-            counts = np.minimum(counts, self.mask_selection_length)
+        token_ids = ops.where(becomes_mask, self.mask_token_id, rows)
+        token_ids = ops.cast(ops.where(becomes_random, draws.random_tokens, token_ids), "int32")
 
-        # Uniform without replacement: sort random keys, unselectable ones last,
-        # and pick the first `count` of each row.
-        generator = self._generator if generator is None else generator
-        sort_keys = generator.random((batch_size, length))
-        sort_keys[~selectable] = 2.0
-        order = np.argsort(sort_keys, axis=1, kind="stable")
-        picked = np.zeros((batch_size, length), dtype=bool)
-        np.put_along_axis(picked, order, columns[None, :] < counts[:, None], axis=1)
+        # The picked columns first, in increasing order (the sort keys are all distinct).
+        positions = ops.argsort(ops.where(picked, columns, columns + length), axis=1)[:, :slots]
+        if slots > length:
+            positions = ops.pad(positions, [[0, 0], [0, slots - length]])
+        weights = ops.less(ops.arange(slots)[None, :], counts[:, None])
+        positions = ops.cast(ops.where(weights, positions, 0), "int32")
+        # A row of length 0 has nothing to gather; its slots are all padding.
+        original = ops.take_along_axis(rows, positions, axis=1) if length else positions
+        mask_ids = ops.cast(ops.where(weights, original, 0), "int32")
+        return token_ids, positions, mask_ids, ops.cast(weights, "float32"), counts
 
-        replacement_draws = generator.random((batch_size, length))
-        random_tokens = generator.integers(0, self.vocabulary_size, (batch_size, length))
-        becomes_mask = picked & (replacement_draws < self.mask_token_rate)
-        becomes_random = (
-            picked
-            & ~becomes_mask
-            & (replacement_draws < self.mask_token_rate + self.random_token_rate)
+    def _call_in_numpy(self, inputs, generator):
+        """Concrete inputs of any kind, masked in numpy with draws from `generator`."""
+        rows, lengths, batched, rectangular = self._to_padded_rows(inputs)
+        masked = self._mask_in_numpy(rows, lengths, generator)
+        return self._format_eager_outputs(masked, lengths, batched, rectangular)
+
+    def _mask_in_numpy(self, rows, lengths, generator):
+        """The rule on numpy rows, with draws from a `numpy.random.Generator`."""
+        # This order of draws fixes which masks a seed gives.
+        draws = _Draws(
+            generator.random(rows.shape),
+            generator.random(rows.shape),
+            generator.integers(0, self.vocabulary_size, rows.shape),
         )
-        token_ids = np.where(becomes_mask, self.mask_token_id, rows)
-        token_ids = np.where(becomes_random, random_tokens, token_ids).astype(np.int32)
-
-        if self.mask_selection_length is not None:
-            slots = self.mask_selection_length
-        else:
-            slots = int(counts.max()) if batch_size else 0
-        # A stable sort of "not picked" lists the picked positions first, ascending.
-        picked_first = np.argsort(~picked, axis=1, kind="stable")[:, : min(slots, length)]
-        positions = np.zeros((batch_size, slots), dtype=np.int64)
-        positions[:, : picked_first.shape[1]] = picked_first
-        weights = np.arange(slots)[None, :] < counts[:, None]
-        positions = np.where(weights, positions, 0)
-        mask_ids = np.where(weights, np.take_along_axis(rows, positions, axis=1), 0)
-        return (
-            token_ids,
-            positions.astype(np.int32),
-            mask_ids.astype(np.int32),
-            weights.astype(np.float32),
-            counts,
-        )
+        return self._mask_rows(_NUMPY_OPS, rows, draws, lengths, self.mask_selection_length)
 
     def _to_padded_rows(self, inputs):
-        """Concrete inputs as zero-padded int64 rows plus their lengths."""
+        """Concrete inputs as zero-padded int64 rows and their lengths (`None`: all full)."""
         batched, rectangular = True, True
         if isinstance(inputs, np.ndarray) and inputs.dtype == object and inputs.ndim == 1:
             inputs = list(inputs)  # numpy's spelling of ragged rows
         if isinstance(inputs, (list, tuple)) and inputs and _is_row(inputs[0]):
-            row_list = [self._check_ids(row, index) for index, row in enumerate(inputs)]
+            row_list = [self._check_ids(row, f"inputs[{i}]") for i, row in enumerate(inputs)]
             rectangular = len({row.shape[0] for row in row_list}) <= 1
         elif _is_tf_ragged(inputs):
-            row_list = [self._check_ids(row, index) for index, row in enumerate(inputs.to_list())]
+            rows = inputs.to_list()
+            row_list = [self._check_ids(row, f"inputs[{i}]") for i, row in enumerate(rows)]
             rectangular = False
         else:
-            values = self._check_ids(inputs, None, max_rank=2)
+            values = self._check_ids(inputs, "inputs", ranks=(1, 2))
             batched = values.ndim == 2
-            row_list = list(values) if batched else [values]
-            if batched and not row_list:
-                return np.zeros(values.shape, np.int64), np.zeros((0,), np.int64), True, True
+            return (values if batched else values[None]), None, batched, True
         lengths = np.array([row.shape[0] for row in row_list], dtype=np.int64)
         rows = np.zeros((len(row_list), int(lengths.max(initial=0))), dtype=np.int64)
         for index, row in enumerate(row_list):
             rows[index, : row.shape[0]] = row
         return rows, lengths, batched, rectangular
 
-    def _check_ids(self, values, row_index, max_rank=1):
+    def _check_ids(self, values, name, ranks=(1,)):
         """One sequence (or, at top level, a 2-D batch) as int64 numpy ids."""
-        where = "`inputs`" if row_index is None else f"Row {row_index} of `inputs`"
-        array = concrete_value(values)
-        if array is None:
-            raise ValueError(
-                "`MaskedLMMaskGenerator` needs concrete token ids: it runs in numpy "
-                "in the data pipeline (eagerly or inside `tf.data`), not inside a "
-                f"compiled function such as `jax.jit` or `torch.compile`. "
-                f"Received: inputs of type {type(values).__name__}."
-            )
-        if array.dtype == object or not 1 <= array.ndim <= max_rank:
-            expected = "a 1-D sequence" if max_rank == 1 else "a 1-D sequence or a 2-D batch"
-            raise ValueError(
-                f"{where} must be {expected} of integer token ids. "
-                f"Received: an array of shape {array.shape} and dtype {array.dtype}."
-            )
-        if array.size == 0:
-            return array.astype(np.int64)
-        if np.issubdtype(array.dtype, np.floating):
-            # Whole-number floats are ids, as for the embedding layers.
-            check_whole_numbers("inputs" if row_index is None else f"inputs[{row_index}]", array)
-            array = array.astype(np.int64)
-        if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-            raise ValueError(
-                f"{where} must hold integer token ids. Received dtype {array.dtype}; "
-                "cast the ids first, e.g. `np.asarray(ids, 'int32')`."
-            )
-        out_of_range = (array < 0) | (array >= self.vocabulary_size)
-        if out_of_range.any():
-            index = tuple(int(i) for i in np.argwhere(out_of_range)[0])
-            raise ValueError(
-                f"{where} holds the id {int(array[index])} at index {index}, outside "
-                f"the vocabulary [0, {self.vocabulary_size})."
-            )
-        return array.astype(np.int64)
+        if keras.ops.is_tensor(values):
+            array = concrete_value(values)
+            if array is None:
+                raise ValueError(
+                    "`MaskedLMMaskGenerator` needs concrete token ids in a list of rows: it "
+                    "masks those in numpy. Inside a compiled function, pass one 2-D tensor. "
+                    f"Received: `{name}` of type {type(values).__name__}."
+                )
+            values = array
+        return check_token_id_array(name, values, self.vocabulary_size, ranks)
 
     def _format_eager_outputs(self, masked, lengths, batched, rectangular):
+        """The rule's padded numpy results in the layout of the inputs."""
         token_ids, positions, mask_ids, weights, counts = masked
-        outputs = {}
-        if rectangular:
-            outputs["token_ids"] = token_ids if batched else token_ids[0]
-        else:
-            outputs["token_ids"] = [row[:n] for row, n in zip(token_ids, lengths)]
-        for key, values in zip(_OUTPUT_KEYS[1:], (positions, mask_ids, weights)):
-            if self.mask_selection_length is not None or not batched:
-                outputs[key] = values if batched else values[0]
-            else:
-                outputs[key] = [row[:n] for row, n in zip(values, counts)]
-        return outputs
+        if not rectangular:
+            token_ids = [row[:n] for row, n in zip(token_ids, lengths)]
+        elif not batched:
+            token_ids = token_ids[0]
+        masks = (positions, mask_ids, weights)
+        if not batched:
+            # One sequence without `mask_selection_length`: one entry per pick.
+            width = counts[0] if self.mask_selection_length is None else None
+            masks = tuple(values[0, :width] for values in masks)
+        elif self.mask_selection_length is None:
+            masks = tuple([row[:n] for row, n in zip(values, counts)] for values in masks)
+        return dict(zip(_OUTPUT_KEYS, (token_ids,) + masks))
 
-    def _call_traced(self, inputs):
-        """The same rule in `keras.ops`, for inputs traced inside a compiled model.
+    def _call_with_keras_ops(self, inputs):
+        """The masking rule in `keras.ops`, for inputs traced inside a compiled model.
 
         Dense rows only, with `mask_selection_length` set (outputs need static
         shapes). The draws come from a `keras.random.SeedGenerator`, so they
         differ from the numpy path's, not their distribution. Out-of-vocabulary
         ids cannot be checked here.
         """
-        ops = keras.ops
         if self.mask_selection_length is None:
             raise ValueError(
                 "`MaskedLMMaskGenerator` inside a compiled function needs "
@@ -400,53 +378,15 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
                 f"Received: shape {tuple(inputs.shape)}."
             )
         batched = len(inputs.shape) == 2
-        rows = integer_ids("inputs", inputs if batched else inputs[None])  # (B, L)
-        length = rows.shape[1]
-        slots = self.mask_selection_length
-        selectable = ops.ones_like(rows, dtype="bool")
-        for token_id in self.unselectable_token_ids:
-            selectable = ops.logical_and(selectable, ops.not_equal(rows, token_id))
-        # Exact integer ceil(count * rate), as on the numpy path.
-        numerator, denominator = self._selection_fraction.as_integer_ratio()
-        selectable_counts = ops.sum(ops.cast(selectable, "int32"), axis=1)
-        counts = (selectable_counts * numerator + denominator - 1) // denominator
-        counts = ops.minimum(counts, slots)  # (B,)
-
-        # Uniform without replacement: the `count` smallest random keys of the selectable.
-        keys = keras.random.uniform(ops.shape(rows), seed=self._seed_generator)
-        keys = ops.where(selectable, keys, 2.0)
-        ranks = ops.argsort(ops.argsort(keys, axis=1), axis=1)
-        picked = ops.less(ranks, counts[:, None])
-
-        draws = keras.random.uniform(ops.shape(rows), seed=self._seed_generator)
-        random_tokens = keras.random.randint(
-            ops.shape(rows), 0, self.vocabulary_size, seed=self._seed_generator, dtype="int32"
+        rows = integer_ids("inputs", inputs if batched else inputs[None])  # (batch, length)
+        shape = keras.ops.shape(rows)
+        draws = _Draws(
+            keras.random.uniform(shape, seed=self._seed_generator),
+            keras.random.uniform(shape, seed=self._seed_generator),
+            keras.random.randint(shape, 0, self.vocabulary_size, seed=self._seed_generator),
         )
-        becomes_mask = ops.logical_and(picked, ops.less(draws, self.mask_token_rate))
-        becomes_random = ops.logical_and(
-            ops.logical_and(picked, ops.logical_not(becomes_mask)),
-            ops.less(draws, self.mask_token_rate + self.random_token_rate),
-        )
-        token_ids = ops.where(becomes_mask, self.mask_token_id, ops.cast(rows, "int32"))
-        token_ids = ops.where(becomes_random, random_tokens, token_ids)
-
-        # The picked positions in increasing order: picked columns score highest,
-        # the leftmost first; unpicked ones fill the remaining slots.
-        columns = ops.arange(length, dtype="int32")[None, :]
-        scores = ops.where(picked, length - columns, -columns)
-        taken = min(slots, length)
-        _, positions = ops.top_k(scores, k=taken)
-        if taken < slots:
-            positions = ops.pad(positions, [[0, 0], [0, slots - taken]])
-        weights = ops.less(ops.arange(slots, dtype="int32")[None, :], counts[:, None])
-        positions = ops.where(weights, ops.cast(positions, "int32"), 0)
-        mask_ids = ops.where(weights, ops.take_along_axis(ops.cast(rows, "int32"), positions, axis=1), 0)
-        outputs = {
-            "token_ids": token_ids,
-            "mask_positions": positions,
-            "mask_ids": mask_ids,
-            "mask_weights": ops.cast(weights, "float32"),
-        }
+        masked = self._mask_rows(keras.ops, rows, draws, slots=self.mask_selection_length)
+        outputs = dict(zip(_OUTPUT_KEYS, masked))
         return outputs if batched else {key: value[0] for key, value in outputs.items()}
 
     def _call_in_tf_graph(self, inputs):
@@ -473,18 +413,19 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
 
         def mask_numpy(rows, lengths):
             # Padding is 0, always in range, so checking the padded rows is exact.
-            rows = self._check_ids(rows, None, max_rank=2)
-            return self._mask_padded_rows(rows, lengths.astype(np.int64))
+            rows = self._check_ids(rows, "inputs", ranks=(2,))
+            return self._mask_in_numpy(rows, lengths, self._generator)
 
         token_ids, positions, mask_ids, weights, counts = tf.numpy_function(
             tf.autograph.experimental.do_not_convert(mask_numpy),
             [rows, lengths],
-            [tf.int32, tf.int32, tf.int32, tf.float32, tf.int64],
+            [tf.int32, tf.int32, tf.int32, tf.float32, tf.int32],
             stateful=True,
         )
+        slots = self.mask_selection_length
         token_ids.set_shape(rows.shape)
         for values in (positions, mask_ids, weights):
-            values.set_shape([rows.shape[0], self.mask_selection_length])
+            values.set_shape([rows.shape[0], slots])
         counts.set_shape(rows.shape[:1])
 
         if ragged:
@@ -493,8 +434,8 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
             token_ids = token_ids[0]
         masks = (positions, mask_ids, weights)
         if not batched:
-            masks = tuple(values[0] for values in masks)
-        elif self.mask_selection_length is None:
+            masks = tuple(values[0, : counts[0] if slots is None else None] for values in masks)
+        elif slots is None:
             masks = tuple(tf.RaggedTensor.from_tensor(values, lengths=counts) for values in masks)
         return dict(zip(_OUTPUT_KEYS, (token_ids,) + masks))
 
@@ -533,11 +474,48 @@ class MaskedLMMaskGenerator(keras.layers.Layer):
         return config
 
 
+class _Draws(NamedTuple):
+    """The random numbers one masking consumes, each `(batch, length)`."""
+
+    sort_keys: object  # uniform in [0, 1): the smallest keys are picked
+    replacements: object  # uniform in [0, 1): below `mask_token_rate` -> mask, etc.
+    random_tokens: object  # uniform integers in [0, vocabulary_size)
+
+
+# The numpy functions the rule calls, under `keras.ops`' names and signatures.
+_NUMPY_OPS = types.SimpleNamespace(
+    arange=np.arange,
+    argsort=np.argsort,
+    cast=lambda x, dtype: np.asarray(x).astype(dtype),
+    isin=np.isin,
+    less=np.less,
+    logical_and=np.logical_and,
+    logical_not=np.logical_not,
+    pad=np.pad,
+    sum=np.sum,
+    take=np.take,
+    take_along_axis=np.take_along_axis,
+    where=np.where,
+)
+
+
+@functools.lru_cache(maxsize=32)
+def _selection_counts(fraction, length, most):
+    """`min(ceil(n * fraction), most)` for every selectable count `n` in `[0, length]`, int32.
+
+    Exact integer arithmetic: a float product can land just above an integer
+    (0.3 * 10 = 3.0000000000000004) and pick one token too many, and an
+    integer product in int32 tensors could overflow.
+    """
+    counts = [-(-n * fraction.numerator // fraction.denominator) for n in range(length + 1)]
+    table = np.array([c if most is None else min(c, most) for c in counts], np.int32)
+    table.flags.writeable = False
+    return table
+
+
 def _exact(rate):
     """A rate as the exact decimal the user wrote (0.1 -> 1/10, not 0.1000000000000000055...)."""
     return Fraction(repr(float(rate)))
-
-
 
 
 def _check_id_list(unselectable_token_ids):
