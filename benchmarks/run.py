@@ -28,6 +28,8 @@ BENCHMARKS = {
     "bench_sparse.py": ("jax", "torch", "tensorflow"),
     "bench_kg.py": ("jax", "torch", "tensorflow"),
     "bench_retrieval.py": (None,),
+    # Runs every backend in its own subprocess and compares them in one table.
+    "bench_demo_step.py": (None,),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 
