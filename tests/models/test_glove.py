@@ -93,14 +93,15 @@ def test_counts_without_distance_weighting_are_whole_numbers():
     assert as_dict(cooccurrences) == pytest.approx(dict(expected))
 
 
-def test_counting_in_small_chunks_gives_the_same_counts(monkeypatch, rng):
+@pytest.mark.parametrize("dense_words", [0, 3, 100])
+def test_counts_are_the_same_in_small_chunks_with_any_dense_block(monkeypatch, rng, dense_words):
+    # Frequent pairs go to a dense block, the others through sorting; chunks cut sentences.
     sentences = [list(rng.choice(list("abcdefgh"), size=rng.integers(1, 30))) for _ in range(40)]
-    _, whole = counted(sentences, window=5)
     monkeypatch.setattr(cooccurrence, "_CHUNK_TOKENS", 7)
-    _, chunked = counted(sentences, window=5)
-    np.testing.assert_array_equal(chunked.rows, whole.rows)
-    np.testing.assert_array_equal(chunked.columns, whole.columns)
-    np.testing.assert_allclose(chunked.counts, whole.counts, rtol=1e-12)
+    monkeypatch.setattr(cooccurrence, "_DENSE_WORDS", dense_words)
+    vocabulary, cooccurrences = counted(sentences, window=5)
+    expected = reference_counts(sentences, vocabulary, window=5)
+    assert as_dict(cooccurrences) == pytest.approx(dict(expected))
 
 
 # --- weighting, loss, gradients ------------------------------------------------------------

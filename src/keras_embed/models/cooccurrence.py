@@ -28,6 +28,8 @@ from keras_embed._validation import describe
 
 # Tokens per counting chunk: its `window` offsets hold about `12 * window` bytes per token.
 _CHUNK_TOKENS = 1 << 18
+# Pairs of two of this many most frequent words are summed in a dense (K, K) float64 array.
+_DENSE_WORDS = 2048
 
 Cooccurrences = collections.namedtuple("Cooccurrences", ["rows", "columns", "counts"])
 Cooccurrences.__doc__ = """Nonzero co-occurrence counts in row-major order.
@@ -125,26 +127,43 @@ def build_vocabulary(words, counts, min_count=5, max_vocab=None):
 
 def _reduce(keys, values):
     """Sum `values` of equal int64 `keys`: `(sorted distinct keys, sums)`."""
-    distinct, inverse = np.unique(keys, return_inverse=True)
-    return distinct, np.bincount(inverse, weights=values, minlength=len(distinct))
+    if not len(keys):
+        return keys, values
+    order = np.argsort(keys)
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    return keys[starts], np.add.reduceat(values[order], starts)
 
 
-def _pairs_of_chunk(ids, sentence_of_token, count, vocab_size, window, distance_weighting):
+def _pairs_of_chunk(ids, sentence_of_token, count, vocab_size, window, distance_weighting,
+                    frequent_counts):
     """Summed keys `left * V + right` of the pairs whose left word is one of the first `count`.
 
     `ids` and `sentence_of_token` run `window` tokens past them, so no pair is cut.
+    Pairs of two of the `K` most frequent words are added into the dense
+    `frequent_counts` (`(K * K,)`, row-major) instead, as GloVe's `cooccur`
+    keeps frequent pairs in a dense array: no sort for the bulk of the pairs.
     """
-    keys, weights = [], []
+    frequent = int(np.sqrt(len(frequent_counts)))
+    keys, weights, dense_keys, dense_weights = [], [], [], []
     for distance in range(1, window + 1):
         width = min(count, len(ids) - distance)
         if width <= 0:
             break
         same = sentence_of_token[:width] == sentence_of_token[distance : distance + width]
         left = ids[:width][same].astype(np.int64)
-        keys.append(left * vocab_size + ids[distance : distance + width][same])
-        weights.append(np.full(len(left), 1.0 / distance if distance_weighting else 1.0))
+        right = ids[distance : distance + width][same]
+        weight = 1.0 / distance if distance_weighting else 1.0
+        dense = (left < frequent) & (right < frequent)
+        dense_keys.append(left[dense] * frequent + right[dense])
+        dense_weights.append(np.full(len(dense_keys[-1]), weight))
+        keys.append(left[~dense] * vocab_size + right[~dense])
+        weights.append(np.full(len(keys[-1]), weight))
     if not keys:
         return np.zeros(0, np.int64), np.zeros(0)
+    frequent_counts += np.bincount(
+        np.concatenate(dense_keys), np.concatenate(dense_weights), minlength=len(frequent_counts)
+    )
     return _reduce(np.concatenate(keys), np.concatenate(weights))
 
 
@@ -154,8 +173,8 @@ def count_cooccurrences(
     """The nonzero co-occurrence counts of a corpus of vocabulary ids, as `Cooccurrences`.
 
     Args:
-        token_ids: int `(tokens,)` vocabulary ids of the corpus, out-of-vocabulary
-            tokens already removed.
+        token_ids: int `(tokens,)` vocabulary ids of the corpus (most frequent
+            words first), out-of-vocabulary tokens already removed.
         sentence_ends: int `(sentences,)` end offsets of the sentences.
         vocab_size: number of words.
         window: context words on each side.
@@ -171,6 +190,8 @@ def count_cooccurrences(
     sentence_of_token = np.repeat(
         np.arange(len(sentence_ends), dtype=np.int32), np.diff(sentence_ends, prepend=0)
     )
+    frequent = min(vocab_size, _DENSE_WORDS)
+    frequent_counts = np.zeros(frequent * frequent)
     merged = (np.zeros(0, np.int64), np.zeros(0))
     pending, pending_size = [], 0
     for start in range(0, len(token_ids), _CHUNK_TOKENS):
@@ -178,13 +199,16 @@ def count_cooccurrences(
         reach = slice(start, start + count + window)
         pending.append(_pairs_of_chunk(
             token_ids[reach], sentence_of_token[reach], count, vocab_size, window,
-            distance_weighting,
+            distance_weighting, frequent_counts,
         ))
         pending_size += len(pending[-1][0])
         # Merge only once the pending pairs outgrow the merged ones: amortised linear.
         if pending_size > max(len(merged[0]), _CHUNK_TOKENS * window):
             merged, pending, pending_size = _merge([merged] + pending), [], 0
-    keys, counts = _merge([merged] + pending)
+    dense_keys = np.flatnonzero(frequent_counts)
+    dense = ((dense_keys // frequent) * vocab_size + dense_keys % frequent,
+             frequent_counts[dense_keys])
+    keys, counts = _merge([merged, dense] + pending)
     if symmetric:
         transposed = (keys % vocab_size) * vocab_size + keys // vocab_size
         keys, counts = _merge([(keys, counts), (transposed, counts)])
