@@ -199,8 +199,8 @@ def planted_corpus(rng, sentences=120):
 
 
 def test_training_fits_the_log_counts_on_every_backend(rng):
-    model = GloVe(planted_corpus(rng), vector_size=6, window=3, min_count=1, epochs=30,
-                  batch_size=64, learning_rate=0.1, x_max=10.0, seed=0, verbose=0)
+    model = GloVe(planted_corpus(rng), vector_size=6, window=3, min_count=1, epochs=10,
+                  batch_size=64, learning_rate=0.2, x_max=10.0, seed=0, verbose=0)
     rows, columns, counts = model.cooccurrences
     predictions = to_numpy(model(np.stack([rows, columns], axis=1)))
     # 32 pairs (each topic's 4 x 4), log counts from about 1.8 to 5.3.
@@ -222,6 +222,12 @@ def test_outputs_and_tables_stay_float32_under_mixed_precision(dtype_policy):
     model = small_model()
     assert model.word_embeddings.embeddings.dtype == "float32"
     assert keras.backend.standardize_dtype(model(np.array([[0, 1]])).dtype) == "float32"
+
+
+def test_diverging_training_raises_instead_of_returning_nan_vectors(rng):
+    with pytest.raises(FloatingPointError, match="diverged.*`learning_rate`=1000"):
+        GloVe(planted_corpus(rng), vector_size=4, window=3, min_count=1, epochs=4,
+              learning_rate=1000.0, x_max=10.0, seed=0, verbose=0)
 
 
 # --- saving and configuration ---------------------------------------------------------------

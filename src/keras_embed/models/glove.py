@@ -416,6 +416,10 @@ class GloVe(keras.Model):
             A dict of per-epoch lists: `loss` (summed over each batch, averaged
             over batches), `cost` (mean weighted squared error per pair) and
             `pairs_per_second`.
+
+        Raises:
+            FloatingPointError: if the cost became NaN or infinite (a learning
+                rate too high for the counts).
         """
         epochs = self.epochs if epochs is None else check_positive_int("epochs", epochs)
         check_bool("shuffle", shuffle)
@@ -447,6 +451,12 @@ class GloVe(keras.Model):
             batches, epochs=epochs, shuffle=False, verbose=verbose, callbacks=callbacks
         ).history
         self._wv = None
+        if not all(np.isfinite(history["cost"])):
+            raise FloatingPointError(
+                f"GloVe training diverged: the cost per pair reached {history['cost'][-1]} "
+                f"with `learning_rate`={self.learning_rate}. Lower `learning_rate` (the "
+                "reference uses 0.05) or `x_max`, and train a new model."
+            )
         return history
 
     def embedding_matrix(self, kind="sum"):
