@@ -10,7 +10,7 @@ extra), on one thread: the C code itself ships in no package reachable here.
 The corpus ships with gensim: the 106 articles of its shortened English Wikipedia
 dump (gensim's tokenizer) and the Lee background corpus, about 0.5M tokens. Quality is
 Spearman's rho on WordSim353 and SimLex-999 and accuracy on the Google analogies
-(gensim's test data, 30,000 most frequent words); time is training only.
+(gensim's test data and evaluators, their defaults); time is training only.
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_glove.py [--quick] [--epochs 25]
 """

@@ -172,3 +172,15 @@ def check_finite(name, values):
             f"`{name}` must hold finite numbers. Received: {float(values[where])!r} at index "
             f"{where} (dtype {values.dtype})."
         )
+
+
+def check_word_list(name, values):
+    """`values` as a list if it is a non-empty sequence of distinct strings, else a `ValueError`."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
+        raise _invalid(name, values, "a non-empty list of distinct strings", False)
+    values = list(values)
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"`{name}` must hold strings; {name}[{position}] is {describe(value)}.")
+    check_unique(name, values)
+    return values

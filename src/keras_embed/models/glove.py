@@ -13,7 +13,7 @@ from keras_embed._validation import check_integer
 from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
-from keras_embed._validation import check_unique
+from keras_embed._validation import check_word_list
 from keras_embed._validation import describe
 from keras_embed.layers import Embedding
 from keras_embed.models.cooccurrence import Cooccurrences
@@ -317,18 +317,7 @@ class GloVe(keras.Model):
             self.fit_corpus(sentences=sentences, corpus_file=corpus_file, verbose=verbose)
 
     def _build_tables(self, vocabulary):
-        if isinstance(vocabulary, str) or not hasattr(vocabulary, "__len__") or not len(vocabulary):
-            raise ValueError(
-                "`vocabulary` must be a non-empty list of distinct words. Received: "
-                f"vocabulary={describe(vocabulary)[:120]}."
-            )
-        vocabulary = list(vocabulary)
-        for position, word in enumerate(vocabulary):
-            if not isinstance(word, str):
-                raise ValueError(
-                    f"`vocabulary` must hold strings; vocabulary[{position}] is {describe(word)}."
-                )
-        check_unique("vocabulary", vocabulary)
+        vocabulary = check_word_list("vocabulary", vocabulary)
         self.vocabulary = vocabulary
         width = self.vector_size + 1
         seeds = (None, None) if self.seed is None else (self.seed, self.seed + 1)
