@@ -1,8 +1,9 @@
 """GloVe: `keras_embed.models.GloVe` vs a port of the reference `glove.c` training loop.
 
 Both fit the same co-occurrences (counted once by `keras_embed.models.cooccurrence`,
-which follows GloVe's `vocab_count` and `cooccur`), for the same epochs, dimension,
-`x_max`, `alpha` and learning rate, from `glove.c`'s initialisation, and output `w + w~`.
+which follows GloVe's `vocab_count` and `cooccur`), with the settings of the reference
+`demo.sh` (window 15, min count 5, 50 dimensions, 15 epochs, x_max 10, alpha 0.75,
+learning rate 0.05), from `glove.c`'s initialisation, and output `w + w~`.
 The peer is `glove.c`'s loop (one pair at a time, AdaGrad with the accumulator
 starting at 1, float64) written in Python and compiled with numba (the `bench`
 extra), on one thread: the C code itself ships in no package reachable here.
@@ -130,10 +131,13 @@ def main():
     parser.add_argument("--dim", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--x-max", type=float, default=10.0,
+                        help="10 as in the reference demo (100 suits far larger corpora)")
     args = parser.parse_args()
-    epochs = args.epochs or (2 if args.quick else 25)
-    dim = args.dim or (10 if args.quick else 100)
-    window, x_max, alpha, eta, seed = 15, 100.0, 0.75, 0.05, 0
+    # The reference demo's settings (demo.sh): 50 dimensions, 15 iterations, x_max 10.
+    epochs = args.epochs or (2 if args.quick else 15)
+    dim = args.dim or (10 if args.quick else 50)
+    window, x_max, alpha, eta, seed = 15, args.x_max, 0.75, 0.05, 0
     if not args.no_header:
         print(HEADER)
     sentences = corpus_sentences(args.quick)
