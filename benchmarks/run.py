@@ -30,6 +30,7 @@ BENCHMARKS = {
     "bench_retrieval.py": (None,),
     # Runs every backend in its own subprocess and compares them in one table.
     "bench_demo_step.py": (None,),
+    "bench_glove.py": ("jax", "torch", "tensorflow"),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

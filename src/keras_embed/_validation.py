@@ -207,3 +207,15 @@ def check_token_id_array(name, values, vocabulary_size, ranks=(1, 2)):
             f"the vocabulary [0, {vocabulary_size})."
         )
     return array.astype(np.int64)
+
+
+def check_word_list(name, values):
+    """`values` as a list if it is a non-empty sequence of distinct strings, else a `ValueError`."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
+        raise _invalid(name, values, "a non-empty list of distinct strings", False)
+    values = list(values)
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            raise ValueError(f"`{name}` must hold strings; {name}[{position}] is {describe(value)}.")
+    check_unique(name, values)
+    return values

@@ -1,4 +1,4 @@
-"""Models that learn embeddings: knowledge-graph embeddings.
+"""Models that learn embeddings: knowledge-graph embeddings, GloVe word vectors.
 
 Names load on first use, so that the command line and the numpy-only triple
 reader start without Keras or a deep-learning backend.
@@ -14,6 +14,10 @@ _PUBLIC = {
     "evaluate_link_prediction": "keras_embed.models.link_prediction",
     "Triples": "keras_embed.models.triples",
     "load_triples": "keras_embed.models.triples",
+    "GloVe": "keras_embed.models.glove",
+    "GloVeAdagrad": "keras_embed.models.glove",
+    "GloVeLoss": "keras_embed.models.glove",
+    "Cooccurrences": "keras_embed.models.cooccurrence",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

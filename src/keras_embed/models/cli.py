@@ -1,4 +1,4 @@
-"""`keras-embed train kg`: train knowledge-graph embeddings from triples files.
+"""`keras-embed train kg`: train knowledge-graph embeddings from triples files (`train glove`: glove_cli).
 
 `add_subparser(subparsers)` registers the `train` command on the main parser;
 its handler (`run`) returns the process exit code: 0 on success, 2 for a bad
@@ -14,7 +14,7 @@ _LOSSES = ("margin", "softplus", "nssa")
 
 
 def add_subparser(subparsers):
-    """Add `train` with its `kg` sub-command."""
+    """Add `train` with its `kg` and `glove` sub-commands."""
     train = subparsers.add_parser(
         "train",
         help="train embeddings and write them as standard files",
@@ -54,6 +54,9 @@ def add_subparser(subparsers):
     kg.add_argument("--seed", type=int, default=0)
     kg.add_argument("--output", required=True, help="folder for the vectors, maps and model")
     kg.set_defaults(handler=run)
+    from keras_embed.models.glove_cli import add_parser as add_glove_parser
+
+    add_glove_parser(kinds)
     return train
 
 
