@@ -8,6 +8,7 @@ import numpy as np
 
 from keras_embed._validation import check_choice, check_positive_int, describe
 from keras_embed.ops import _top_k as _exact
+from keras_embed.retrieval import _ann
 from keras_embed.ops._int8_products import BLOCK_ROWS, Int8Rows, fastest_kernel
 
 METRICS = ("inner_product", "cosine")
@@ -38,6 +39,13 @@ class Index:
         quantization: None (exact), `"int8"` or `"binary"`.
         rescore_factor: candidates kept per requested neighbour before float
             rescoring (quantised search only).
+        backend: None (this module's exact or quantised search), or an
+            approximate HNSW graph: `"hnswlib"` or `"faiss"` (each needs its
+            package: `pip install hnswlib` / `pip install faiss-cpu`).
+        backend_options: for a graph, a dict of any of `M` (links per node,
+            default 32), `ef_construction` (200) and `ef_search` (128, raised
+            to `k` when smaller): larger values find more true neighbours,
+            more slowly.
 
     Example:
 
@@ -49,7 +57,9 @@ class Index:
     [[10, 30]]
     """
 
-    def __init__(self, dim, metric="inner_product", quantization=None, rescore_factor=4):
+    def __init__(
+        self, dim, metric="inner_product", quantization=None, rescore_factor=4, backend=None, backend_options=None
+    ):
         self.dim = check_positive_int("dim", dim)
         self.metric = check_choice("metric", metric, METRICS)
         if quantization not in QUANTIZATIONS:
@@ -59,6 +69,16 @@ class Index:
             )
         self.quantization = quantization
         self.rescore_factor = check_positive_int("rescore_factor", rescore_factor)
+        if backend is not None:
+            check_choice("backend", backend, list(_ann.GRAPHS))
+            if quantization is not None:
+                raise ValueError(
+                    f"`quantization` must be None with `backend={backend!r}` (the graph searches the float "
+                    f"vectors). Received: quantization={describe(quantization)}."
+                )
+        self.backend = backend
+        self.backend_options = _checked_backend_options(backend_options)
+        self._graph = None if backend is None else _ann.GRAPHS[backend](self.dim, self.backend_options)
         self._vectors = np.zeros((0, self.dim), np.float32)
         self._ids = np.zeros(0, np.int64)
         self._codes = None  # Int8Rows or _SignRows, rebuilt on change.
@@ -67,7 +87,8 @@ class Index:
         return self._ids.size
 
     def __repr__(self):
-        return f"<Index: {len(self)} x {self.dim}, {self.metric}, quantization={self.quantization}>"
+        searched_by = f"backend={self.backend}" if self.backend else f"quantization={self.quantization}"
+        return f"<Index: {len(self)} x {self.dim}, {self.metric}, {searched_by}>"
 
     def add(self, vectors, ids=None):
         """Append `(n, dim)` vectors; `ids` `(n,)` integers (default: their positions)."""
@@ -83,7 +104,10 @@ class Index:
                 )
         if self.metric == "cosine":
             vectors = _unit_rows(vectors)
-        self._vectors = np.concatenate([self._vectors, vectors])
+        if self._graph is None:
+            self._vectors = np.concatenate([self._vectors, vectors])
+        else:  # The graph holds the vectors.
+            self._graph.add(vectors)
         self._ids = np.concatenate([self._ids, ids.astype(np.int64)])
         self._codes = None
 
@@ -97,7 +121,9 @@ class Index:
             raise ValueError(f"`k` must be at most the index size {len(self)}. Received: k={k}.")
         if self.metric == "cosine":
             queries = _unit_rows(queries)
-        if self.quantization is None:
+        if self._graph is not None:
+            positions, scores = self._graph.search(queries, k)
+        elif self.quantization is None:
             positions, scores = _exact.top_k(queries, self._vectors, None, k)
         else:
             positions, scores = self._quantized_search(queries, k)
@@ -151,12 +177,21 @@ class Index:
             "metric": self.metric,
             "quantization": self.quantization,
             "rescore_factor": self.rescore_factor,
+            "backend": self.backend,
+            "backend_options": self.backend_options,
         }
+        graph = b"" if self._graph is None else self._graph.to_bytes()
         directory = os.path.dirname(os.path.abspath(path))
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, vectors=self._vectors, ids=self._ids, config=np.array(json.dumps(config)))
+                np.savez(
+                    file,
+                    vectors=self._vectors,
+                    ids=self._ids,
+                    graph=np.frombuffer(graph, dtype=np.uint8),
+                    config=np.array(json.dumps(config)),
+                )
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
@@ -172,7 +207,22 @@ class Index:
             index = cls(**config)
             index._vectors = stored["vectors"].astype(np.float32)
             index._ids = stored["ids"].astype(np.int64)
+            if index._graph is not None:
+                index._graph.load_bytes(stored["graph"].tobytes())
         return index
+
+
+def _checked_backend_options(options):
+    """`DEFAULT_OPTIONS` updated by `options`, each a positive integer."""
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not set(options) <= set(_ann.DEFAULT_OPTIONS):
+        raise ValueError(
+            f"`backend_options` must be a dict with keys among {list(_ann.DEFAULT_OPTIONS)}. "
+            f"Received: backend_options={describe(options)}."
+        )
+    for name, value in options.items():
+        check_positive_int(f"backend_options['{name}']", value)
+    return {**_ann.DEFAULT_OPTIONS, **{name: int(value) for name, value in options.items()}}
 
 
 def _best_first(scores, positions):
