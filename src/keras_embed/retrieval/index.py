@@ -8,8 +8,8 @@ import numpy as np
 
 from keras_embed._validation import check_choice, check_positive_int, describe
 from keras_embed.ops import _top_k as _exact
-from keras_embed.retrieval import _ann
 from keras_embed.ops._int8_products import BLOCK_ROWS, Int8Rows, fastest_kernel
+from keras_embed.retrieval import _ann
 
 METRICS = ("inner_product", "cosine")
 QUANTIZATIONS = (None, "int8", "binary")
