@@ -265,3 +265,29 @@ def test_alias_sampler_draws_unigram_to_the_three_quarters():
 def test_alias_sampler_refuses_all_zero_counts():
     with pytest.raises(ValueError, match="`counts` must be a non-empty 1-D array"):
         AliasSampler([0, 0])
+
+
+def bfloat16_rounded(x):
+    # Round to bfloat16 (8 significant bits) in numpy: the float32 reference sees the same inputs.
+    bits = np.asarray(x, "float32").view("uint32")
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000).view("float32")
+
+
+FUNCTION_LOSSES = {
+    "sampled_softmax": lambda a, b, c: sampled_softmax_loss(a[:, 0], b),
+    "in_batch_softmax": lambda a, b, c: in_batch_softmax_loss(a, b),
+    "info_nce": lambda a, b, c: info_nce_loss(a, b),
+    "clip": lambda a, b, c: clip_loss(a, b, 10.0),
+    "negative_sampling": lambda a, b, c: negative_sampling_loss(a, b, c),
+}
+
+
+@pytest.mark.parametrize("name", list(FUNCTION_LOSSES))
+def test_function_losses_of_bfloat16_inputs_are_float32_statistics(rng, name):
+    first, second = bfloat16_rounded(rng.normal(size=(2, 6, 8)))
+    negatives = bfloat16_rounded(rng.normal(size=(6, 3, 8)))
+    loss = FUNCTION_LOSSES[name]
+    low = loss(*(keras.ops.cast(x, "bfloat16") for x in (first, second, negatives)))
+    assert keras.backend.standardize_dtype(low.dtype) == "float32"
+    # Exactly representable inputs: only float32 arithmetic separates the two results.
+    np.testing.assert_allclose(to_numpy(low), to_numpy(loss(first, second, negatives)), rtol=1e-5, atol=1e-6)

@@ -1,10 +1,14 @@
 """`Index` against numpy argsort; quantised recall bounds; save/load; errors."""
 
+import sys
+
 import numpy as np
 import pytest
 
 from keras_embed.ops import _top_k as _exact
+from keras_embed.ops._int8_products import Int8Rows, fastest_kernel
 from keras_embed.retrieval import Index
+from keras_embed.retrieval import index as index_module
 
 
 def argsort_top_k(scores, k):
@@ -135,3 +139,35 @@ def test_non_finite_queries_are_refused(data):
 def test_unknown_metric_is_refused():
     with pytest.raises(ValueError, match="`metric` must be one of"):
         Index(4, metric="l2")
+
+
+def skip_unless_runnable(kernel):
+    # Importing torch costs seconds: the oneDNN kernel is checked where torch is loaded (the torch backend's run).
+    if kernel == "onednn" and ("torch" not in sys.modules or fastest_kernel() != "onednn"):
+        pytest.skip("torch with oneDNN's quantised linear is not loaded")
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "onednn"])
+def test_int8_products_are_code_products_over_row_scales(rng, kernel):
+    skip_unless_runnable(kernel)
+    codes = rng.integers(-127, 128, size=(40, 16)).astype(np.int8)
+    scales = rng.uniform(0.5, 2.0, size=40).astype(np.float32)
+    query_codes = rng.integers(-127, 128, size=(7, 16)).astype(np.int8)
+    expected = (query_codes.astype(np.int64) @ codes.astype(np.int64).T) / scales  # Integer sums, then scales.
+    products = Int8Rows(codes, scales, kernel).products(query_codes, 8, 40)
+    np.testing.assert_allclose(products, expected[:, 8:], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kernel", ["numpy", "onednn"])
+def test_int8_search_over_blocks_equals_numpy_in_one_block(data, monkeypatch, kernel):
+    skip_unless_runnable(kernel)
+    candidates, queries = data
+    found = []
+    for used, block_rows in (("numpy", 1 << 14), (kernel, 64)):  # 8 blocks of 64 rows.
+        monkeypatch.setattr(index_module, "fastest_kernel", lambda rows, used=used: used)
+        monkeypatch.setattr(index_module, "BLOCK_ROWS", block_rows)
+        index = Index(16, quantization="int8")
+        index.add(candidates)
+        found.append(index.search(queries, 10))
+    np.testing.assert_array_equal(found[0][1], found[1][1])
+    np.testing.assert_allclose(found[0][0], found[1][0], rtol=1e-6)

@@ -351,7 +351,12 @@ class CategoricalEmbeddings(SublayerQuantizationMixin, keras.layers.Layer):
                 f"{kind} values (dtype {values.dtype})."
             )
         index = self._index[column]
-        ids = np.fromiter((index.get(_as_key(v), -1) for v in values), np.int32, values.size)
+        try:  # Look each distinct value up once: columns repeat few values over many rows.
+            distinct, positions = np.unique(values, return_inverse=True)
+        except TypeError:  # An object column mixing str and bytes does not sort.
+            distinct, positions = values, np.arange(values.size)
+        distinct_ids = np.fromiter((index.get(_as_key(v), -1) for v in distinct), np.int32, distinct.size)
+        ids = distinct_ids[positions.reshape(-1)]
         unknown = ids < 0
         if unknown.any():
             vocabulary_size = len(self.vocabularies[column])

@@ -45,7 +45,7 @@ def _lower_bound_of_kth(scores, keep):
     return np.partition(maxima, buckets - keep, axis=1)[:, buckets - keep]  # (q,)
 
 
-def top_k(queries, matrix, safe_row_norms, k, rows=None, exclude=None):
+def top_k(queries, matrix, safe_row_norms, k, rows=None, exclude=None, products=None, block_rows=None):
     """Exact top-`k` rows by inner product (or cosine, given row norms) for each query.
 
     Each step scores a block of rows with one float32 matrix product, keeps
@@ -60,6 +60,11 @@ def top_k(queries, matrix, safe_row_norms, k, rows=None, exclude=None):
         k: neighbours per query.
         rows: search only the first `rows` rows.
         exclude: optional list (one per query) of row ids to leave out.
+        products: optional `products(queries, start, stop)` giving the
+            `(q, stop - start)` float32 scores of rows `start:stop` (default:
+            float32 matrix products with `matrix`; `queries` are then cast to
+            float32).
+        block_rows: rows scored per step (default: from the score budget).
 
     Returns:
         `(indices, scores)`, each `(q, k')` with `k' = min(k, rows)`, best
@@ -82,28 +87,38 @@ def top_k(queries, matrix, safe_row_norms, k, rows=None, exclude=None):
                 k,
                 rows,
                 exclude[first : first + group] if exclude else None,
+                products,
+                block_rows,
             )
             for first in range(0, count, group)
         ]
         return tuple(np.concatenate(parts) for parts in zip(*found))
-    queries = np.asarray(queries, dtype=np.float32)
+    if products is None:
+        queries = np.asarray(queries, dtype=np.float32)
+
+        def products(queries, start, stop):
+            return queries @ _float32_rows(matrix, start, stop).T
+
     query_ids = np.arange(count)
     # The best candidates so far, flat and sorted by (query, -score, row).
     best_queries = np.empty(0, dtype=np.int64)
     best_rows = np.empty(0, dtype=np.int64)
     best_scores = np.empty(0, dtype=np.float32)
     threshold = np.full(count, -np.inf, dtype=np.float32)  # (q,) running k-th best.
-    step = _chunk_rows(matrix, count)
+    step = block_rows or _chunk_rows(matrix, count)
     for start in range(0, rows, step):
         stop = min(start + step, rows)
-        scores = queries @ _float32_rows(matrix, start, stop).T  # (q, chunk)
+        scores = products(queries, start, stop)  # (q, chunk)
         if safe_row_norms is not None:
             np.divide(scores, safe_row_norms[start:stop], out=scores)
         if exclude:
             for query, banned in enumerate(exclude):
                 inside = [row - start for row in banned if start <= row < stop]
                 scores[query, inside] = -np.inf
-        bound = np.maximum(threshold, _lower_bound_of_kth(scores, keep))  # (q,)
+        if np.all(threshold > -np.inf):  # Every query holds k: its k-th best bounds the block as well.
+            bound = threshold
+        else:
+            bound = np.maximum(threshold, _lower_bound_of_kth(scores, keep))  # (q,)
         # 1-D nonzero is much faster than the 2-D one.
         hits = np.flatnonzero(scores >= bound[:, None])
         hit_queries, hit_columns = np.divmod(hits, stop - start)

@@ -8,10 +8,13 @@ import numpy as np
 
 from keras_embed._validation import check_choice, check_positive_int, describe
 from keras_embed.ops import _top_k as _exact
+from keras_embed.ops._int8_products import BLOCK_ROWS, Int8Rows, fastest_kernel
+from keras_embed.retrieval import _ann
 
 METRICS = ("inner_product", "cosine")
 QUANTIZATIONS = (None, "int8", "binary")
 FORMAT_VERSION = 1
+RESCORE_QUERIES = 256  # Queries whose (pool, dim) candidate vectors are gathered at once.
 
 
 class Index:
@@ -19,10 +22,13 @@ class Index:
 
     Exact search scores blocks of candidates with float32 matrix products and
     keeps a running top k, so memory stays flat in the number of candidates.
-    Quantised search first ranks by int8 codes (one scale per row) or by sign
-    bits (the float query's products with the rows' +-1 signs, the
-    asymmetric form of Hamming ranking), keeps `rescore_factor * k` candidates per query,
-    and reorders them by their float32 scores.
+    Quantised search first ranks by int8 codes (one scale per row and per
+    query, integer products) or by sign bits (the float query's products with
+    the rows' +-1 signs, the asymmetric form of Hamming ranking), keeps
+    `rescore_factor * k` candidates per query, and reorders them by their
+    float32 scores. With torch installed, int8 products over 16,384 rows or
+    more run on oneDNN's int8 kernel (torch is imported on the first such
+    search, which also packs the codes); otherwise on float32 BLAS.
 
     Results are best first; equal scores are ordered by insertion position
     (the earlier vector first).
@@ -33,6 +39,13 @@ class Index:
         quantization: None (exact), `"int8"` or `"binary"`.
         rescore_factor: candidates kept per requested neighbour before float
             rescoring (quantised search only).
+        backend: None (this module's exact or quantised search), or an
+            approximate HNSW graph: `"hnswlib"` or `"faiss"` (each needs its
+            package: `pip install hnswlib` / `pip install faiss-cpu`).
+        backend_options: for a graph, a dict of any of `M` (links per node,
+            default 32), `ef_construction` (200) and `ef_search` (128, raised
+            to `k` when smaller): larger values find more true neighbours,
+            more slowly.
 
     Example:
 
@@ -44,7 +57,9 @@ class Index:
     [[10, 30]]
     """
 
-    def __init__(self, dim, metric="inner_product", quantization=None, rescore_factor=4):
+    def __init__(
+        self, dim, metric="inner_product", quantization=None, rescore_factor=4, backend=None, backend_options=None
+    ):
         self.dim = check_positive_int("dim", dim)
         self.metric = check_choice("metric", metric, METRICS)
         if quantization not in QUANTIZATIONS:
@@ -54,16 +69,26 @@ class Index:
             )
         self.quantization = quantization
         self.rescore_factor = check_positive_int("rescore_factor", rescore_factor)
+        if backend is not None:
+            check_choice("backend", backend, list(_ann.GRAPHS))
+            if quantization is not None:
+                raise ValueError(
+                    f"`quantization` must be None with `backend={backend!r}` (the graph searches the float "
+                    f"vectors). Received: quantization={describe(quantization)}."
+                )
+        self.backend = backend
+        self.backend_options = _checked_backend_options(backend_options)
+        self._graph = None if backend is None else _ann.GRAPHS[backend](self.dim, self.backend_options)
         self._vectors = np.zeros((0, self.dim), np.float32)
         self._ids = np.zeros(0, np.int64)
-        self._codes = None  # int8 codes or packed sign bits, rebuilt on change.
-        self._code_scales = None
+        self._codes = None  # Int8Rows or _SignRows, rebuilt on change.
 
     def __len__(self):
         return self._ids.size
 
     def __repr__(self):
-        return f"<Index: {len(self)} x {self.dim}, {self.metric}, quantization={self.quantization}>"
+        searched_by = f"backend={self.backend}" if self.backend else f"quantization={self.quantization}"
+        return f"<Index: {len(self)} x {self.dim}, {self.metric}, {searched_by}>"
 
     def add(self, vectors, ids=None):
         """Append `(n, dim)` vectors; `ids` `(n,)` integers (default: their positions)."""
@@ -79,7 +104,10 @@ class Index:
                 )
         if self.metric == "cosine":
             vectors = _unit_rows(vectors)
-        self._vectors = np.concatenate([self._vectors, vectors])
+        if self._graph is None:
+            self._vectors = np.concatenate([self._vectors, vectors])
+        else:  # The graph holds the vectors.
+            self._graph.add(vectors)
         self._ids = np.concatenate([self._ids, ids.astype(np.int64)])
         self._codes = None
 
@@ -93,7 +121,9 @@ class Index:
             raise ValueError(f"`k` must be at most the index size {len(self)}. Received: k={k}.")
         if self.metric == "cosine":
             queries = _unit_rows(queries)
-        if self.quantization is None:
+        if self._graph is not None:
+            positions, scores = self._graph.search(queries, k)
+        elif self.quantization is None:
             positions, scores = _exact.top_k(queries, self._vectors, None, k)
         else:
             positions, scores = self._quantized_search(queries, k)
@@ -101,14 +131,26 @@ class Index:
 
     def _quantized_search(self, queries, k):
         if self._codes is None:
-            self._codes, self._code_scales = _quantize(self._vectors, self.quantization)
+            self._codes = _coarse_rows(self._vectors, self.quantization)
         pool = min(len(self), k * self.rescore_factor)
         if self.quantization == "int8":
-            # codes ~ vectors * scales, so dividing code products by the scales approximates float scores.
-            candidates, _ = _exact.top_k(queries, self._codes, self._code_scales, pool)
+            # Query codes against row codes over the row scales: each query's scores up to its own
+            # scale, which leaves its ranking unchanged.
+            query_codes, _ = _int8_codes(queries)
+            candidates, _ = _exact.top_k(
+                query_codes, self._codes, None, pool, products=self._codes.products, block_rows=BLOCK_ROWS
+            )
         else:
             # The float query against the +-1 rows: Hamming ranking's asymmetric form, with far fewer ties.
-            candidates, _ = _exact.top_k(queries, _SignRows(self._codes, self.dim), None, pool)
+            candidates, _ = _exact.top_k(queries, self._codes, None, pool)
+        found = [
+            self._rescored(queries[first : first + RESCORE_QUERIES], candidates[first : first + RESCORE_QUERIES], k)
+            for first in range(0, len(queries), RESCORE_QUERIES)
+        ]
+        return tuple(np.concatenate(parts) for parts in zip(*found))
+
+    def _rescored(self, queries, candidates, k):
+        """The best `k` of each query's `(q, pool)` candidates by float32 score, with those scores."""
         rescored = np.einsum("qd,qpd->qp", queries, self._vectors[candidates])  # (q, pool)
         order = _best_first(rescored, candidates)[:, :k]
         return np.take_along_axis(candidates, order, 1), np.take_along_axis(rescored, order, 1)
@@ -135,12 +177,21 @@ class Index:
             "metric": self.metric,
             "quantization": self.quantization,
             "rescore_factor": self.rescore_factor,
+            "backend": self.backend,
+            "backend_options": self.backend_options,
         }
+        graph = b"" if self._graph is None else self._graph.to_bytes()
         directory = os.path.dirname(os.path.abspath(path))
         handle, temporary = tempfile.mkstemp(dir=directory, suffix=".npz.tmp")
         try:
             with os.fdopen(handle, "wb") as file:
-                np.savez(file, vectors=self._vectors, ids=self._ids, config=np.array(json.dumps(config)))
+                np.savez(
+                    file,
+                    vectors=self._vectors,
+                    ids=self._ids,
+                    graph=np.frombuffer(graph, dtype=np.uint8),
+                    config=np.array(json.dumps(config)),
+                )
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
@@ -156,7 +207,22 @@ class Index:
             index = cls(**config)
             index._vectors = stored["vectors"].astype(np.float32)
             index._ids = stored["ids"].astype(np.int64)
+            if index._graph is not None:
+                index._graph.load_bytes(stored["graph"].tobytes())
         return index
+
+
+def _checked_backend_options(options):
+    """`DEFAULT_OPTIONS` updated by `options`, each a positive integer."""
+    options = {} if options is None else options
+    if not isinstance(options, dict) or not set(options) <= set(_ann.DEFAULT_OPTIONS):
+        raise ValueError(
+            f"`backend_options` must be a dict with keys among {list(_ann.DEFAULT_OPTIONS)}. "
+            f"Received: backend_options={describe(options)}."
+        )
+    for name, value in options.items():
+        check_positive_int(f"backend_options['{name}']", value)
+    return {**_ann.DEFAULT_OPTIONS, **{name: int(value) for name, value in options.items()}}
 
 
 def _best_first(scores, positions):
@@ -169,14 +235,19 @@ def _unit_rows(vectors):
     return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-def _quantize(vectors, quantization):
-    """int8 `(codes, scales)` with `codes ~ vectors * scales` per row, or packed sign bits and None."""
-    if quantization == "binary":
-        return np.packbits(vectors >= 0, axis=1), None
+def _int8_codes(vectors):
+    """`(codes, scales)`: int8 codes `~ vectors * scales`, one scale per row mapping its peak to 127."""
     peaks = np.abs(vectors).max(axis=1)
     scales = np.where(peaks > 0, 127.0 / np.where(peaks > 0, peaks, 1.0), 1.0).astype(np.float32)
     codes = np.clip(np.round(vectors * scales[:, None]), -127, 127).astype(np.int8)
     return codes, scales
+
+
+def _coarse_rows(vectors, quantization):
+    """The quantised rows that rank candidates: int8 codes with their scales, or packed sign bits."""
+    if quantization == "binary":
+        return _SignRows(np.packbits(vectors >= 0, axis=1), vectors.shape[1])
+    return Int8Rows(*_int8_codes(vectors), kernel=fastest_kernel(vectors.shape[0]))
 
 
 class _SignRows:
