@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from keras_embed._validation import check_choice, check_positive_int, describe
+from keras_embed._validation import check_choice, check_positive_int
 from keras_embed.ops import _top_k as _exact
 
 METRICS = ("inner_product", "cosine")
@@ -47,12 +47,7 @@ class Index:
     def __init__(self, dim, metric="inner_product", quantization=None, rescore_factor=4):
         self.dim = check_positive_int("dim", dim)
         self.metric = check_choice("metric", metric, METRICS)
-        if quantization not in QUANTIZATIONS:
-            raise ValueError(
-                f"`quantization` must be one of {list(QUANTIZATIONS)}. "
-                f"Received: quantization={describe(quantization)}."
-            )
-        self.quantization = quantization
+        self.quantization = check_choice("quantization", quantization, QUANTIZATIONS)
         self.rescore_factor = check_positive_int("rescore_factor", rescore_factor)
         self._vectors = np.zeros((0, self.dim), np.float32)
         self._ids = np.zeros(0, np.int64)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_embed._validation import check_positive_int, describe, is_integer
+from keras_embed._validation import check_choice, check_positive_int, describe, is_integer
 from keras_embed.vectors import queries
 
 QUERY_METHODS = ("exact", "faiss")
@@ -240,10 +240,7 @@ class Vectors:
             )
         check_positive_int("k", k)
         rows = queries.check_row_limit("restrict_vocab", restrict_vocab, len(self))
-        if method not in QUERY_METHODS:
-            raise ValueError(
-                f"`method` must be one of {QUERY_METHODS}. Received: method={describe(method)}."
-            )
+        check_choice("method", method, QUERY_METHODS)
         units = queries.unit(vectors)
         if method == "faiss":
             indices, scores = queries.faiss_top_k(
