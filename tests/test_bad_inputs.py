@@ -19,6 +19,7 @@ from keras_embed._validation import check_callable
 from keras_embed._validation import check_choice
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_integer_list
+from keras_embed._validation import check_string_list
 from keras_embed.layers import PositionEmbedding
 from keras_embed.layers import QREmbedding
 from keras_embed.layers import ReversibleEmbedding
@@ -231,3 +232,10 @@ def test_check_choice_accepts_none_only_where_listed():
 def test_check_callable_names_what_arrived():
     with pytest.raises(ValueError, match=r"`loss` must be callable. Received: loss='mse' \(of type str\)\."):
         check_callable("loss", "mse")
+
+
+def test_check_string_list_names_the_first_entry_that_is_no_string():
+    with pytest.raises(ValueError, match=r"`words\[1\]` must be a string. Received: words\[1\]=3 \(of type int\)\."):
+        check_string_list("words", ["cat", 3])
+    with pytest.raises(ValueError, match=r"`columns` must be a list of names with at least 1 entry. Received: columns=\[\]"):
+        check_string_list("columns", [], minimum=1, expected="a list of names")

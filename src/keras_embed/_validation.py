@@ -53,6 +53,23 @@ def check_positive_int(name, value, allow_none=False):
     return check_integer(name, value, minimum=1, allow_none=allow_none)
 
 
+def check_string_list(name, values, minimum=0, expected="a list of strings"):
+    """`values` as a list of at least `minimum` strings, else a `ValueError` naming the first bad one.
+
+    `expected` words what the list is ("a list of column names"); a string is no list.
+    """
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise _invalid(name, values, expected, False)
+    values = list(values)
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            raise _invalid(f"{name}[{position}]", value, "a string", False)
+    if len(values) < minimum:
+        entries = "entry" if minimum == 1 else "entries"
+        raise _invalid(name, values, f"{expected} with at least {minimum} {entries}", False)
+    return values
+
+
 def _integers_word(minimum):
     return {0: "non-negative integers", 1: "positive integers"}.get(minimum, f"integers >= {minimum}")
 

@@ -33,7 +33,7 @@ def test_concrete_id_out_of_range_raises_naming_it_and_the_range(table):
 
 @pytest.mark.parametrize("table, scale", [(TABLE, 1.0), (doubled_rows, 2.0)], ids=["tensor", "function"])
 def test_traced_ids_out_of_range_gather_zero_rows(table, scale):
-    ids = np.array([2, -1, 4, 0], "int32")
+    ids = keras.ops.convert_to_tensor(np.array([2, -1, 4, 0], "int32"))  # a numpy array stays concrete
     outputs = to_numpy(compiled(lambda x: lookup.lookup_rows(table, x, rows=4))(ids))
     expected = scale * np.stack([TABLE[2], np.zeros(3), np.zeros(3), TABLE[0]])
     np.testing.assert_array_equal(outputs, expected)
@@ -66,7 +66,8 @@ def test_negative_ids_as_padding_still_refuse_ids_past_the_table():
 
 def test_padded_table_zeroes_ids_into_its_padding_rows():
     stored = np.concatenate([TABLE, np.full((2, 3), 7.0, "float32")])  # 4 rows stored as 6
-    outputs = to_numpy(compiled(lambda x: lookup.lookup_rows(stored, x, rows=4))(np.array([3, 4, 5], "int32")))
+    ids = keras.ops.convert_to_tensor(np.array([3, 4, 5], "int32"))
+    outputs = to_numpy(compiled(lambda x: lookup.lookup_rows(stored, x, rows=4))(ids))
     np.testing.assert_array_equal(outputs, np.stack([TABLE[3], np.zeros(3), np.zeros(3)]))
 
 

@@ -48,7 +48,8 @@ def gather_or_zeros(gather, ids, rows):
     """
     valid = in_range(ids, rows)
     found = gather(ops.where(valid, ids, ops.zeros_like(ids)))
-    valid = ops.reshape(valid, ops.shape(valid) + (1,) * (len(found.shape) - len(valid.shape)))
+    for _ in range(len(found.shape) - len(valid.shape)):  # one axis per row axis
+        valid = ops.expand_dims(valid, -1)
     return ops.where(valid, found, ops.zeros_like(found))
 
 

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import check_choice, check_integer, describe
+from keras_embed._validation import check_choice, check_integer, check_string_list, describe
 from keras_embed.vectors.vectors import Vectors
 
 _GATHER_ROWS = 1 << 16  # Rows copied at once from a (possibly memory-mapped) matrix.
@@ -141,12 +141,7 @@ def _vocabulary_tokens(vocabulary, vectors):
             "`vocabulary` must be None, a list of tokens or a keras.layers.StringLookup. "
             f"Received: vocabulary={describe(vocabulary)}."
         )
-    tokens = list(vocabulary)
-    for row, token in enumerate(tokens):
-        if not isinstance(token, str):
-            raise ValueError(
-                f"`vocabulary` must hold strings; vocabulary[{row}] is {describe(token)}."
-            )
+    tokens = check_string_list("vocabulary", vocabulary)
     if not tokens:
         raise ValueError("`vocabulary` is empty; it needs at least one token.")
     return tokens, [], []

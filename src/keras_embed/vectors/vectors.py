@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_embed._validation import check_choice, check_positive_int, describe, is_integer
+from keras_embed._validation import check_choice, check_positive_int, check_string_list, is_integer
 from keras_embed.vectors import queries
 
 QUERY_METHODS = ("exact", "faiss")
@@ -41,11 +41,7 @@ class Vectors:
     """
 
     def __init__(self, words, matrix, subwords=None):
-        if isinstance(words, str) or not hasattr(words, "__len__"):
-            raise ValueError(
-                f"`words` must be a list of strings. Received: words={describe(words)}."
-            )
-        words = list(words)
+        words = check_string_list("words", words)
         matrix = matrix if isinstance(matrix, np.ndarray) else np.asarray(matrix)
         if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.floating):
             raise ValueError(
@@ -57,11 +53,6 @@ class Vectors:
                 f"`words` and `matrix` must have one word per row. Received: "
                 f"{len(words)} words and a matrix of shape {matrix.shape}."
             )
-        for row, word in enumerate(words):
-            if not isinstance(word, str):
-                raise ValueError(
-                    f"`words` must hold strings; words[{row}] is {describe(word)}."
-                )
         index = dict(zip(words, range(len(words))))
         if len(index) != len(words):
             raise DuplicateWordError(words)
