@@ -4,6 +4,8 @@ Each test is one input a new user might pass. Errors must name the argument and
 say what arrived; right answers are checked against numpy.
 """
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,13 @@ from keras_embed.layers import Embedding
 from keras_embed.layers import EmbeddingBag
 from keras_embed.layers import MultimodalRotaryEmbedding
 from keras_embed.layers import HashEmbedding
+from keras_embed._validation import check_callable
+from keras_embed._validation import check_choice
+from keras_embed._validation import check_integer
+from keras_embed._validation import check_integer_list
+from keras_embed._validation import check_string_list
 from keras_embed.layers import PositionEmbedding
+from keras_embed.layers import QREmbedding
 from keras_embed.layers import ReversibleEmbedding
 from keras_embed.layers import RotaryEmbedding
 from keras_embed.layers import SemiFrozenReversibleEmbedding
@@ -167,3 +175,67 @@ def test_nan_multimodal_positions_raise():
 def test_duplicate_words_in_subword_vocabulary_raise():
     with pytest.raises(ValueError, match="`vocabulary` must not repeat.*'cat' at positions 0 and 2"):
         SubwordTokenizer(["cat", "dog", "cat"])
+
+
+QUANTIZED_TABLES = {
+    "Embedding-int8": (lambda: Embedding(10, 4), "int8"),
+    "Embedding-int4": (lambda: Embedding(10, 4), "int4"),
+    "ReversibleEmbedding-int8": (lambda: ReversibleEmbedding(10, 4), "int8"),
+    "ReversibleEmbedding-int4": (lambda: ReversibleEmbedding(10, 4, tie_weights=False), "int4"),
+    "QREmbedding-int8": (lambda: QREmbedding(10, 4, num_collisions=3), "int8"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(QUANTIZED_TABLES))
+def test_out_of_range_id_error_reads_the_same_before_and_after_quantize(name):
+    make_layer, mode = QUANTIZED_TABLES[name]
+    layer = make_layer()
+    with pytest.raises(ValueError) as before:
+        layer(np.array([[3, 12]]))
+    layer.quantize(mode)
+    with pytest.raises(ValueError) as after:
+        layer(np.array([[3, 12]]))
+    # Keras wraps the message in a note on the call's arguments, which differ after quantize.
+    message = re.compile(r"`inputs` holds [^\n\x1b]*")
+    assert message.search(str(after.value)).group(0) == message.search(str(before.value)).group(0)
+    assert message.search(str(before.value)).group(0) == (
+        "`inputs` holds 12 at index (0, 1), outside the valid range [0, 10) of the table (input_dim=10)."
+    )
+
+
+def test_check_integer_list_names_the_bad_entry():
+    with pytest.raises(ValueError, match=r"`input_dims\[1\]` must be a positive integer. Received: input_dims\[1\]=0 \(of type int\)\."):
+        check_integer_list("input_dims", [3, 0])
+    with pytest.raises(ValueError, match=r"`input_dims` must be a non-empty list of positive integers. Received: input_dims='3' \(of type str\)\."):
+        check_integer_list("input_dims", "3")
+
+
+def test_check_integer_list_refuses_entries_out_of_order_when_increasing():
+    with pytest.raises(ValueError, match=r"`dims` must be increasing positive integers. Received: dims=\(4, 4\) \(of type tuple\)\."):
+        check_integer_list("dims", (4, 4), increasing=True)
+    assert check_integer_list("dims", (2, 4), increasing=True) == [2, 4]
+
+
+def test_check_integer_bounds_word_the_expected_range():
+    with pytest.raises(ValueError, match=r"`seed` must be an integer in \[0, 7\]. Received: seed=8 \(of type int\)\."):
+        check_integer("seed", 8, minimum=0, maximum=7)
+    with pytest.raises(ValueError, match=r"`num_words` must be a non-negative integer. Received: num_words=True \(of type bool\)\."):
+        check_integer("num_words", True, minimum=0)
+
+
+def test_check_choice_accepts_none_only_where_listed():
+    assert check_choice("quantization", None, (None, "int8")) is None
+    with pytest.raises(ValueError, match=r"`metric` must be one of \['cosine'\]. Received: metric=None \(of type NoneType\)\."):
+        check_choice("metric", None, ("cosine",))
+
+
+def test_check_callable_names_what_arrived():
+    with pytest.raises(ValueError, match=r"`loss` must be callable. Received: loss='mse' \(of type str\)\."):
+        check_callable("loss", "mse")
+
+
+def test_check_string_list_names_the_first_entry_that_is_no_string():
+    with pytest.raises(ValueError, match=r"`words\[1\]` must be a string. Received: words\[1\]=3 \(of type int\)\."):
+        check_string_list("words", ["cat", 3])
+    with pytest.raises(ValueError, match=r"`columns` must be a list of names with at least 1 entry. Received: columns=\[\]"):
+        check_string_list("columns", [], minimum=1, expected="a list of names")

@@ -53,18 +53,61 @@ def check_positive_int(name, value, allow_none=False):
     return check_integer(name, value, minimum=1, allow_none=allow_none)
 
 
-def check_number(name, value, sign=None, finite=False, allow_none=False):
+def check_string_list(name, values, minimum=0, expected="a list of strings"):
+    """`values` as a list of at least `minimum` strings, else a `ValueError` naming the first bad one.
+
+    `expected` words what the list is ("a list of column names"); a string is no list.
+    """
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise _invalid(name, values, expected, False)
+    values = list(values)
+    for position, value in enumerate(values):
+        if not isinstance(value, str):
+            raise _invalid(f"{name}[{position}]", value, "a string", False)
+    if len(values) < minimum:
+        entries = "entry" if minimum == 1 else "entries"
+        raise _invalid(name, values, f"{expected} with at least {minimum} {entries}", False)
+    return values
+
+
+def _integers_word(minimum):
+    return {0: "non-negative integers", 1: "positive integers"}.get(minimum, f"integers >= {minimum}")
+
+
+def check_integer_list(name, values, minimum=1, increasing=False):
+    """`values` as a list of ints, each checked by `check_integer` as `name[i]`, else a `ValueError`.
+
+    The list must be non-empty (a string is no list); `increasing` also asks
+    each entry to exceed the one before it.
+    """
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or not len(values):
+        raise _invalid(name, values, f"a non-empty list of {_integers_word(minimum)}", False)
+    checked = [check_integer(f"{name}[{i}]", value, minimum=minimum) for i, value in enumerate(values)]
+    if increasing and any(later <= earlier for earlier, later in zip(checked, checked[1:])):
+        raise _invalid(name, values, f"increasing {_integers_word(minimum)}", False)
+    return checked
+
+
+def check_number(name, value, sign=None, finite=False, allow_none=False, expected=None):
     """`value` if it is a real number, else a `ValueError`; NaN never passes.
 
     `sign` is None, `"positive"` (> 0) or `"non-negative"` (>= 0); `finite`
-    also refuses infinities.
+    also refuses infinities. `expected` words the requirement in the message
+    (by default told from `sign` and `finite`: "a positive finite number").
     """
     if value is None and allow_none:
         return None
     lowest_ok = {None: lambda v: v == v, "positive": lambda v: v > 0, "non-negative": lambda v: v >= 0}
     if not is_number(value) or not lowest_ok[sign](value) or (finite and not math.isfinite(value)):
-        expected = f"a {sign + ' ' if sign else ''}{'finite ' if finite else ''}number"
+        if expected is None:
+            expected = f"a {sign + ' ' if sign else ''}{'finite ' if finite else ''}number"
         raise _invalid(name, value, expected, allow_none)
+    return value
+
+
+def check_callable(name, value):
+    if not callable(value):
+        raise _invalid(name, value, "callable", False)
     return value
 
 
@@ -116,7 +159,8 @@ def canonical_axis(name, axis, rank):
 
 
 def check_choice(name, value, choices):
-    if not isinstance(value, str) or value not in choices:
+    """`value` if it is one of `choices` (strings, and None where listed), else a `ValueError`."""
+    if not (isinstance(value, str) or value is None) or value not in choices:
         raise _invalid(name, value, f"one of {list(choices)}", False)
     return value
 

@@ -14,6 +14,8 @@ from keras_embed._keras_internals import get_stateless_scope
 from keras_embed._keras_internals import in_stateless_scope
 from keras_embed._validation import describe
 from keras_embed.ops import row_sparse
+from keras_embed.ops.lookup import in_range
+from keras_embed.ops.lookup import lookup_rows
 
 
 def check_sparse_compatible(embeddings_regularizer, embeddings_constraint):
@@ -91,8 +93,6 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
                 "Adagrad, AdamW) for row-sparse updates.",
                 stacklevel=3,
             )
-        from keras_embed.ops.lookup import lookup_rows
-
         rows = lookup_rows(table, ids)
         # A zero gradient keeps the unused carrier at zero under any optimizer.
         untouched = ops.multiply(ops.sum(carrier), 0.0)
@@ -101,9 +101,7 @@ def sparse_training_rows(layer, table, ids, padding_idx=None):
     count = flat_ids.shape[0]
     if not training and (count is None or count > carrier.shape[0]):
         return None
-    updates = ops.logical_and(
-        ops.greater_equal(flat_ids, 0), ops.less(flat_ids, table.shape[0])
-    )
+    updates = in_range(flat_ids, table.shape[0])
     if padding_idx is not None:
         updates = ops.logical_and(updates, ops.not_equal(flat_ids, padding_idx))
     first_slot = slots_taken_this_step(layer)

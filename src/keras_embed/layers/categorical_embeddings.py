@@ -10,6 +10,8 @@ from keras_embed._validation import check_bool
 from keras_embed._validation import check_choice
 from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
+from keras_embed._validation import check_string_list
+from keras_embed._validation import check_unique
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
@@ -202,16 +204,11 @@ class CategoricalEmbeddings(SublayerQuantizationMixin, keras.layers.Layer):
 
     @staticmethod
     def _check_names(name, columns, minimum=1):
-        if isinstance(columns, str) or not isinstance(columns, (list, tuple)):
+        if not isinstance(columns, (list, tuple)):
             raise ValueError(f"`{name}` must be a list of column names. Received: {name}={describe(columns)}.")
-        if len(columns) < minimum or not all(isinstance(c, str) for c in columns):
-            raise ValueError(
-                f"`{name}` must be a list of at least {minimum} column name strings. "
-                f"Received: {name}={columns!r}."
-            )
-        if len(set(columns)) != len(columns):
-            raise ValueError(f"`{name}` must not repeat a column. Received: {name}={columns!r}.")
-        return list(columns)
+        columns = check_string_list(name, columns, minimum, expected="a list of column names")
+        check_unique(name, columns)
+        return columns
 
     def _check_dims(self, embedding_dims):
         def check_one(column, value):

@@ -9,8 +9,6 @@ from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_float
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_row_index
-from keras_embed._validation import describe
-from keras_embed._validation import is_number
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
 from keras_embed.layers._row_sparse import add_row_gradient_carrier
 from keras_embed.layers._row_sparse import check_sparse_compatible
@@ -24,6 +22,7 @@ from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.lookup import assign_rows
 from keras_embed.ops.lookup import check_index_range
 from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 
 def check_norm_type(norm_type):
@@ -34,16 +33,8 @@ def check_norm_type(norm_type):
 def check_embeddings_scale(embeddings_scale):
     if embeddings_scale is None or embeddings_scale == "sqrt":
         return embeddings_scale
-    if (
-        not is_number(embeddings_scale)
-        or not math.isfinite(embeddings_scale)
-        or embeddings_scale <= 0
-    ):
-        raise ValueError(
-            "`embeddings_scale` must be None, 'sqrt' or a positive number. "
-            f"Received: embeddings_scale={describe(embeddings_scale)}."
-        )
-    return float(embeddings_scale)
+    expected = "None, 'sqrt' or a positive number"
+    return float(check_number("embeddings_scale", embeddings_scale, "positive", True, expected=expected))
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -155,8 +146,6 @@ class Embedding(CheckedCallArgumentsMixin, PaddedTableMixin, keras.layers.Embedd
 
     checked_call_arguments = {"inputs": "ids"}
 
-    # How errors about out-of-range ids name the rows.
-    _rows_name = "the table"
     row_sharded_variables = {"embeddings": ("rows", None)}
 
     def __init__(
@@ -255,23 +244,19 @@ class Embedding(CheckedCallArgumentsMixin, PaddedTableMixin, keras.layers.Embedd
         return rows
 
     def _gather(self, ids):
-        what = f"the table (input_dim={self.input_dim})"
+        what = table_rows("input_dim", self.input_dim)
         mode = self.quantization_mode
-        if mode not in ("int8", "int4"):
-            # Gather float32 rows, not rows of a table cast whole to bfloat16.
-            table = stored_value(lambda: self.embeddings)
-            if self.sparse and self._embeddings.trainable:
-                check_index_range("inputs", ids, self.input_dim, what)
-                rows = sparse_training_rows(self, table, ids, self.padding_idx)
-                if rows is not None:
-                    return rows
-            return lookup_rows(table, ids, "inputs", what, rows=self.input_dim)
-        check_index_range("inputs", ids, self.input_dim, what)
-        valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
-        safe_ids = ops.where(valid, ids, ops.zeros_like(ids))
-        dequantize = self._int8_call if mode == "int8" else self._int4_call
-        rows = dequantize(safe_ids)
-        return ops.where(ops.expand_dims(valid, -1), rows, ops.zeros_like(rows))
+        if mode in ("int8", "int4"):
+            dequantized_rows = self._int8_call if mode == "int8" else self._int4_call
+            return lookup_rows(dequantized_rows, ids, "inputs", what, rows=self.input_dim)
+        # Gather float32 rows, not rows of a table cast whole to bfloat16.
+        table = stored_value(lambda: self.embeddings)
+        if self.sparse and self._embeddings.trainable:
+            check_index_range("inputs", ids, self.input_dim, what)
+            rows = sparse_training_rows(self, table, ids, self.padding_idx)
+            if rows is not None:
+                return rows
+        return lookup_rows(table, ids, "inputs", what, rows=self.input_dim)
 
     def _writes_renormalized_rows(self, ids):
         if self.quantization_mode is not None or self.lora_enabled:

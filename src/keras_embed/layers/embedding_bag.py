@@ -12,6 +12,7 @@ from keras_embed.ops._backend import concrete_value
 from keras_embed.ops.bags import offsets_to_bag_ids
 from keras_embed.ops._ids import check_numbers
 from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import in_range
 
 
 def _is_ragged(x):
@@ -223,7 +224,7 @@ class EmbeddingBag(Embedding):
 
     def _kept(self, ids, mask):
         """Positions that take part in their bag: ids in the table, not padding, not masked."""
-        kept = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
+        kept = in_range(ids, self.input_dim)
         if self.padding_idx is not None:
             kept = ops.logical_and(kept, ops.not_equal(ids, self.padding_idx))
         if self.mask_zero:

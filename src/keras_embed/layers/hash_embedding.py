@@ -3,8 +3,8 @@ from keras import ops
 
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_choice
+from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
-from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.hashing import hash_ids
@@ -133,10 +133,7 @@ class HashEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         check_bool("importance_weights", importance_weights)
         check_bool("id_pairs", id_pairs)
         check_bool("mask_zero", mask_zero)
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
-            raise ValueError(
-                f"`seed` must be an integer in [0, 2**32). Received: seed={describe(seed)}."
-            )
+        check_integer("seed", seed, minimum=0, maximum=2**32 - 1, expected="an integer in [0, 2**32)")
         check_choice("combiner", combiner, _COMBINERS)
         self.importance_weights = importance_weights
         self.seed = seed

@@ -1,14 +1,19 @@
+import functools
 import math
-import numbers
 
 import keras
 from keras import ops
 
+from keras_embed._validation import check_choice
+from keras_embed._validation import check_integer_list
+from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
+from keras_embed.ops.lookup import gather_or_zeros
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 _LAYOUTS = ("blocks", "features")
 
@@ -46,26 +51,12 @@ def suggest_dimension(input_dim, rule="fourth_root"):
     (10, 100)
     """
     check_positive_int("input_dim", input_dim)
-    if rule not in DIMENSION_RULES:
-        raise ValueError(
-            f"`rule` must be one of {sorted(DIMENSION_RULES)}. Received: rule={describe(rule)}."
-        )
+    check_choice("rule", rule, sorted(DIMENSION_RULES))
     return max(1, round(DIMENSION_RULES[rule](input_dim)))
 
 
-def _check_input_dims(input_dims):
-    if isinstance(input_dims, (str, bytes)) or not hasattr(input_dims, "__len__") or not len(input_dims):
-        raise ValueError(
-            "`input_dims` must be a non-empty list of positive integers. Received: "
-            f"input_dims={describe(input_dims)}."
-        )
-    return [check_positive_int(f"input_dims[{i}]", value) for i, value in enumerate(input_dims)]
-
-
 def _check_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not alpha >= 0:
-        raise ValueError(f"`alpha` must be a number >= 0. Received: alpha={describe(alpha)}.")
-    return alpha
+    return check_number("alpha", alpha, sign="non-negative", expected="a number >= 0")
 
 
 def _round_dimension(value, round_to):
@@ -108,7 +99,7 @@ def mixed_dimensions(input_dims, alpha=0.3, base_dim=64, round_to=None):
     >>> mixed_dimensions([100, 10_000, 1_000_000], alpha=0.25, base_dim=64, round_to="pow2")
     [64, 16, 8]
     """
-    input_dims = _check_input_dims(input_dims)
+    input_dims = check_integer_list("input_dims", input_dims)
     _check_alpha(alpha)
     base_dim = check_positive_int("base_dim", base_dim)
     if round_to is not None and round_to != "pow2":
@@ -202,26 +193,21 @@ class MixedDimensionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dims = _check_input_dims(input_dims)
+        self.input_dims = check_integer_list("input_dims", input_dims)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.base_dim = check_positive_int("base_dim", base_dim, allow_none=True)
         self.alpha = _check_alpha(alpha)
-        if layout not in _LAYOUTS:
-            raise ValueError(
-                f"`layout` must be one of {_LAYOUTS}. Received: layout={describe(layout)}."
-            )
-        self.layout = layout
+        self.layout = check_choice("layout", layout, _LAYOUTS)
         if dims is None:
             self.dims = mixed_dimensions(self.input_dims, alpha, self.base_dim or self.output_dim)
             self._given_dims = None
         else:
-            is_list = not isinstance(dims, (str, bytes)) and hasattr(dims, "__len__")
-            if not is_list or len(dims) != len(self.input_dims):
+            self.dims = check_integer_list("dims", dims)
+            if len(self.dims) != len(self.input_dims):
                 raise ValueError(
                     f"`dims` must have one entry per table of `input_dims` ({len(self.input_dims)} "
                     f"tables). Received: dims={describe(dims)} for input_dims={self.input_dims}."
                 )
-            self.dims = [check_positive_int(f"dims[{i}]", value) for i, value in enumerate(dims)]
             self._given_dims = list(self.dims)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.projection_initializer = keras.initializers.get(projection_initializer)
@@ -269,13 +255,16 @@ class MixedDimensionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         ids = integer_ids("inputs", inputs)
         if self.layout == "features":
             return self._call_features(ids)
-        check_index_range("inputs", ids, sum(self.input_dims), f"the {len(self.input_dims)} blocks")
+        total = sum(self.input_dims)
+        what = table_rows("sum(input_dims)", total)
+        return lookup_rows(self._block_rows, ids, "inputs", what, rows=total)
+
+    def _block_rows(self, ids):
+        """Rows of ids in `[0, sum(input_dims))` from their blocks' tables: `(...) -> (..., output_dim)`."""
         outputs = None
         for index, (offset, rows) in enumerate(zip(self.offsets, self.input_dims)):
-            local = ops.subtract(ids, offset)
-            inside = ops.logical_and(ops.greater_equal(local, 0), ops.less(local, rows))
-            embedded = self._embed(index, ops.where(inside, local, ops.zeros_like(local)))
-            embedded = ops.where(ops.expand_dims(inside, -1), embedded, ops.zeros_like(embedded))
+            # Each id falls in one block; every other table gives it zeros.
+            embedded = gather_or_zeros(functools.partial(self._embed, index), ops.subtract(ids, offset), rows)
             outputs = embedded if outputs is None else ops.add(outputs, embedded)
         return outputs
 
@@ -285,13 +274,16 @@ class MixedDimensionEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
                 f"With layout='features' the last input axis must hold one id per table "
                 f"({len(self.input_dims)}). Received: inputs of shape {tuple(ids.shape)}."
             )
-        columns = []
-        for index, rows in enumerate(self.input_dims):
-            column = ids[..., index]
-            check_index_range(f"inputs[..., {index}]", column, rows, f"table {index} ({rows} rows)")
-            inside = ops.logical_and(ops.greater_equal(column, 0), ops.less(column, rows))
-            embedded = self._embed(index, ops.where(inside, column, ops.zeros_like(column)))
-            columns.append(ops.where(ops.expand_dims(inside, -1), embedded, ops.zeros_like(embedded)))
+        columns = [
+            lookup_rows(
+                functools.partial(self._embed, index),
+                ids[..., index],
+                f"inputs[..., {index}]",
+                table_rows(f"input_dims[{index}]", rows),
+                rows=rows,
+            )
+            for index, rows in enumerate(self.input_dims)
+        ]
         return ops.stack(columns, axis=-2)
 
     def compute_output_shape(self, input_shape):

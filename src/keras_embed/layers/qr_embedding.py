@@ -9,7 +9,8 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 _OPERATIONS = ("mult", "add", "concat")
 
@@ -154,20 +155,20 @@ class QREmbedding(SublayerQuantizationMixin, keras.layers.Layer):
 
     def call(self, inputs):
         ids = integer_ids("inputs", inputs)
-        check_index_range("inputs", ids, self.input_dim, f"the ids (input_dim={self.input_dim})")
-        # Symbolic ids out of range read row 0 and are zeroed below.
-        valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, self.input_dim))
-        quotient, remainder = self.quotient_remainder(ops.where(valid, ids, ops.zeros_like(ids)))
+        what = table_rows("input_dim", self.input_dim)
+        return lookup_rows(self._combined_rows, ids, "inputs", what, rows=self.input_dim)
+
+    def _combined_rows(self, ids):
+        """The combined rows of ids in `[0, input_dim)`: `(...) -> (..., output_dim)`."""
+        quotient, remainder = self.quotient_remainder(ids)
         # (..., quotient width) and (..., remainder width)
         rows_q = ops.cast(self.quotient(quotient), self.compute_dtype)
         rows_r = ops.cast(self.remainder(remainder), self.compute_dtype)
         if self.operation == "mult":
-            outputs = ops.multiply(rows_q, rows_r)
-        elif self.operation == "add":
-            outputs = ops.add(rows_q, rows_r)
-        else:
-            outputs = ops.concatenate([rows_q, rows_r], axis=-1)
-        return ops.where(ops.expand_dims(valid, -1), outputs, ops.zeros_like(outputs))
+            return ops.multiply(rows_q, rows_r)
+        if self.operation == "add":
+            return ops.add(rows_q, rows_r)
+        return ops.concatenate([rows_q, rows_r], axis=-1)
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_zero:

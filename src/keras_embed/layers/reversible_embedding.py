@@ -22,7 +22,8 @@ from keras_embed.ops._backend import attach_mask
 from keras_embed.ops._backend import stored_value
 from keras_embed.ops.cross_entropy import reverse_cross_entropy
 from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import lookup_dequantized_rows
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 
 def reverse_compute_dtype(compute_dtype, reverse_dtype=None):
@@ -145,7 +146,6 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
         - [Vaswani et al., 2017](https://arxiv.org/abs/1706.03762)
     """
 
-    _rows_name = "the vocabulary"
     # The untied kernel is `(output_dim, input_dim)`: its vocabulary is axis 1.
     row_sharded_variables = {"embeddings": ("rows", None), "reverse_embeddings": (None, "rows")}
 
@@ -252,8 +252,8 @@ class ReversibleEmbedding(ReversibleQuantizationMixin, Embedding):
         # `Embedding.lookup` applies the table rules to these rows.
         if self.quantization_mode is None:
             return super()._gather(ids)
-        what = f"{self._rows_name} (input_dim={self.input_dim})"
-        return lookup_dequantized_rows(self._dequantized_rows, ids, self.input_dim, "inputs", what)
+        what = table_rows("input_dim", self.input_dim)
+        return lookup_rows(self._dequantized_rows, ids, "inputs", what, rows=self.input_dim)
 
     def _project_to_vocabulary(self, inputs):
         # inputs: (..., output_dim) -> logits: (..., input_dim)

@@ -16,9 +16,12 @@ from keras import ops
 
 from keras_embed._validation import check_integer
 from keras_embed.layers.reversible_embedding import ReversibleEmbedding
-from keras_embed.ops._backend import attach_mask, take_or_zeros
+from keras_embed.ops._backend import attach_mask
 from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import in_range
 from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
+from keras_embed.ops.lookup import take_or_zeros
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -207,7 +210,8 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
             ops.convert_to_tensor(self.trainable_embeddings), ops.maximum(slots, 0), axis=0
         )
         table = ops.convert_to_tensor(table)
-        return ops.where(ops.expand_dims(ops.greater_equal(slots, 0), -1), trained, table)
+        trains = in_range(slots, self.num_trainable_rows)  # frozen rows hold slot -1
+        return ops.where(ops.expand_dims(trains, -1), trained, table)
 
     def call(self, inputs, reverse=False):
         if reverse or not self.num_trainable_rows or self.quantization_mode is not None:
@@ -218,14 +222,15 @@ class SemiFrozenReversibleEmbedding(ReversibleEmbedding):
             ops.convert_to_tensor(self._embeddings),
             inputs,
             "inputs",
-            f"the vocabulary (input_dim={self.input_dim})",
+            table_rows("input_dim", self.input_dim),
         )  # (..., output_dim); zeros for out-of-range ids in compiled code.
         # (...) slot of each id; -1 for a frozen row and for an id out of range.
         slots = take_or_zeros(ops.convert_to_tensor(self.row_slots) + 1, inputs) - 1
         trained = ops.take(
             ops.convert_to_tensor(self.trainable_embeddings), ops.maximum(slots, 0), axis=0
         )
-        outputs = ops.where(ops.expand_dims(ops.greater_equal(slots, 0), -1), trained, frozen)
+        trains = in_range(slots, self.num_trainable_rows)
+        outputs = ops.where(ops.expand_dims(trains, -1), trained, frozen)
         outputs = ops.cast(outputs, self.compute_dtype)
         if self.mask_zero:
             attach_mask(outputs, ops.not_equal(inputs, 0))

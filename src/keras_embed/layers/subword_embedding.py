@@ -5,11 +5,14 @@ from keras import ops
 
 from keras_embed._validation import check_bool
 from keras_embed._validation import check_choice
+from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed.layers._sublayer_quantization import SublayerQuantizationMixin
 from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.lookup import check_index_range
+from keras_embed.ops.lookup import in_range
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 from keras_embed.preprocessing.subword_tokenizer import SubwordTokenizer
 from keras_embed.preprocessing.subword_tokenizer import check_ngram_lengths
 
@@ -95,11 +98,7 @@ class SubwordEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if isinstance(num_words, bool) or not isinstance(num_words, int) or num_words < 0:
-            raise ValueError(
-                f"`num_words` must be an integer >= 0. Received: num_words={describe(num_words)}."
-            )
-        self.num_words = num_words
+        self.num_words = check_integer("num_words", num_words, minimum=0)
         self.num_buckets = check_positive_int("num_buckets", num_buckets)
         self.output_dim = check_positive_int("output_dim", output_dim)
         self.minn, self.maxn = check_ngram_lengths(minn, maxn)
@@ -144,29 +143,27 @@ class SubwordEmbedding(SublayerQuantizationMixin, keras.layers.Layer):
             raise ValueError(
                 "`inputs` must have a last axis of pieces (rows per word). Received: a scalar."
             )
-        # Negative rows are padding; only rows past the table are errors.
-        check_index_range(
+        # (..., pieces, output_dim), padding (negative) pieces all-zero, then summed over pieces.
+        rows = lookup_rows(
+            lambda valid_pieces: ops.cast(self.table(valid_pieces), self.compute_dtype),
+            pieces,
             "inputs",
-            ops.where(ops.less(pieces, 0), ops.zeros_like(pieces), pieces),
-            self.rows,
-            f"the table (num_words + num_buckets = {self.rows}; negative ids are padding)",
+            table_rows("num_words + num_buckets", self.rows),
+            rows=self.rows,
+            negatives_are_padding=True,
         )
-        valid = ops.logical_and(ops.greater_equal(pieces, 0), ops.less(pieces, self.rows))
-        # (..., pieces, output_dim), padding rows zeroed, then summed over pieces.
-        rows = ops.cast(self.table(ops.where(valid, pieces, ops.zeros_like(pieces))), self.compute_dtype)
-        rows = ops.where(ops.expand_dims(valid, -1), rows, ops.zeros_like(rows))
         summed = ops.sum(rows, axis=-2)
         if self.combiner == "sum":
             return summed
         # fastText scales the sum by float32(1 / n).
-        counts = ops.sum(ops.cast(valid, "float32"), axis=-1, keepdims=True)
+        counts = ops.sum(ops.cast(in_range(pieces, self.rows), "float32"), axis=-1, keepdims=True)
         scale = ops.divide(1.0, ops.maximum(counts, 1.0))
         return ops.cast(ops.multiply(ops.cast(summed, "float32"), scale), self.compute_dtype)
 
     def compute_mask(self, inputs, mask=None):
         if not self.mask_empty:
             return None
-        return ops.any(ops.greater_equal(integer_ids("inputs", inputs), 0), axis=-1)
+        return ops.any(in_range(integer_ids("inputs", inputs), self.rows), axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.output_dim,)

@@ -1,6 +1,6 @@
 """`MatryoshkaLoss`: any embedding loss over nested prefixes of the embeddings."""
 
-from keras_embed._validation import check_positive_float, check_positive_int, describe
+from keras_embed._validation import check_callable, check_integer_list, check_positive_float
 
 
 class MatryoshkaLoss:
@@ -26,11 +26,8 @@ class MatryoshkaLoss:
     """
 
     def __init__(self, loss, dims, weights=None):
-        if not callable(loss):
-            raise ValueError(f"`loss` must be callable. Received: loss={describe(loss)}.")
-        dims = tuple(check_positive_int("dims", d) for d in dims)
-        if not dims or list(dims) != sorted(set(dims)):
-            raise ValueError(f"`dims` must be increasing positive integers. Received: dims={dims}.")
+        check_callable("loss", loss)
+        dims = tuple(check_integer_list("dims", dims, increasing=True))
         weights = (1.0,) * len(dims) if weights is None else tuple(weights)
         if len(weights) != len(dims):
             raise ValueError(

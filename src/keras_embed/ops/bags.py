@@ -18,6 +18,8 @@ For `"sum"`, `"mean"` and `"sqrtn"` a bag is `sum_p c_p * row_p` with
 
 from keras import ops
 
+from keras_embed.ops.lookup import in_range
+
 COMBINERS = ("sum", "mean", "max", "sqrtn")
 
 
@@ -122,6 +124,6 @@ def offsets_to_bag_ids(offsets, num_ids, include_last_offset=False):
     # starts[p]: how many offsets equal p; its running sum counts offsets <= p.
     starts = ops.segment_sum(ops.ones_like(offsets), offsets, num_segments=num_ids + 1)
     bag_ids = ops.subtract(ops.cumsum(starts[:num_ids]), 1)
-    in_bag = ops.logical_and(ops.greater_equal(bag_ids, 0), ops.less(bag_ids, num_bags))
+    in_bag = in_range(bag_ids, num_bags)
     bag_ids = ops.clip(bag_ids, 0, max(num_bags - 1, 0))
     return ops.cast(bag_ids, "int32"), in_bag, num_bags

@@ -3,7 +3,24 @@
 import numpy as np
 from keras import ops
 
-from keras_embed.ops._backend import concrete_value, scatter_rows_in_place, take, take_or_zeros
+from keras_embed.ops._backend import concrete_value
+from keras_embed.ops._backend import scatter_rows_in_place
+from keras_embed.ops._backend import take
+from keras_embed.ops._backend import take_filling_zeros
+
+
+def in_range(ids, rows):
+    """Whether each of `ids` lies in `[0, rows)`: a bool tensor of the shape of `ids`."""
+    return ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, rows))
+
+
+def table_rows(argument, rows):
+    """How errors name a table of `rows` rows that the constructor argument `argument` sizes.
+
+    One wording for every table layer, quantised or not:
+    `table_rows("input_dim", 20)` is "the table (input_dim=20)".
+    """
+    return f"the table ({argument}={rows})"
 
 
 def check_index_range(name, values, upper, what):
@@ -21,8 +38,35 @@ def check_index_range(name, values, upper, what):
         )
 
 
-def lookup_rows(table, ids, name="inputs", what=None, batch_dims=0, rows=None):
-    """Gather `table[ids]` along axis `batch_dims`, rejecting or zeroing ids out of range.
+def gather_or_zeros(gather, ids, rows):
+    """`gather(ids)` where `ids` lie in `[0, rows)`, all-zero rows elsewhere.
+
+    `gather` is a function of in-range ids, `(...) -> (..., d...)`; it is only
+    ever called with ids in `[0, rows)` (the others are replaced by 0 first).
+    No check: for ids whose range is a choice (which block of several tables an
+    id falls in), not an error.
+    """
+    valid = in_range(ids, rows)
+    found = gather(ops.where(valid, ids, ops.zeros_like(ids)))
+    for _ in range(len(found.shape) - len(valid.shape)):  # one axis per row axis
+        valid = ops.expand_dims(valid, -1)
+    return ops.where(valid, found, ops.zeros_like(found))
+
+
+def take_or_zeros(params, indices, batch_dims=0):
+    """`take`, with an all-zero slice for every index outside `[0, params.shape[batch_dims])`."""
+    filled = take_filling_zeros(params, indices, batch_dims)
+    if filled is not None:
+        return filled
+    return gather_or_zeros(
+        lambda safe: take(params, safe, batch_dims), indices, ops.shape(params)[batch_dims]
+    )
+
+
+def lookup_rows(
+    table, ids, name="inputs", what=None, batch_dims=0, rows=None, negatives_are_padding=False
+):
+    """The rows of `ids` in `table`, rejecting or zeroing ids out of range: every gather's rule.
 
     Keras' own `ops.take` returns a NaN row on JAX for `id >= rows` and wraps
     negative ids to rows counted from the end on every backend. Here:
@@ -33,48 +77,50 @@ def lookup_rows(table, ids, name="inputs", what=None, batch_dims=0, rows=None):
       `model.fit` step), values cannot be checked, so every id outside
       `[0, rows)` gathers an all-zero row: never NaN, never another row.
 
+    `table` is what holds the rows: a tensor (a plain or sharded table, a
+    sequence of hidden states), or a function of in-range ids that assembles
+    their rows (a quantised table's dequantisation, a quotient-remainder or
+    subword composition). Every table layer gathers through here.
+
     Args:
-        table: tensor of shape `(rows, ...)`, or `(batch, rows, d)` when
-            `batch_dims=1`.
+        table: tensor of shape `(stored_rows, ...)` (`(batch, stored_rows, d)`
+            when `batch_dims=1`), or a function `(...) -> (..., d)` of ids
+            in `[0, rows)`.
         ids: integer tensor of any shape, or `(batch, m)` when `batch_dims=1`
             (each batch row indexes its own table).
         name: the argument name quoted in errors.
-        what: what the rows are, quoted in errors (e.g. "the vocabulary").
-        batch_dims: 0, or 1 for a gather per batch row.
-        rows: the number of valid rows, when `table` holds more (a table
-            stored padded for sharding). Defaults to `table.shape[0]`.
+        what: what the rows are, quoted in errors (see `table_rows`).
+        batch_dims: 0, or 1 for a gather per batch row (tensor tables).
+        rows: the number of valid rows: needed for a function; for a tensor,
+            when it holds more (a table stored padded for sharding). Defaults
+            to `table.shape[batch_dims]`.
+        negatives_are_padding: bool. Whether negative ids are padding (all-zero
+            rows, never an error), as in a subword table; only ids at or past
+            `rows` are then errors.
 
     Returns:
         Tensor of shape `ids.shape + table.shape[1:]` (`(batch, m, d)` when
-        `batch_dims=1`), dtype of `table`.
+        `batch_dims=1`; `(..., d)` for a function), dtype of the rows.
     """
-    stored_rows = table.shape[batch_dims]
-    rows = stored_rows if rows is None else rows
+    if callable(table):
+        gather, stored_rows = table, rows
+    else:
+        stored_rows = table.shape[batch_dims]
+        rows = stored_rows if rows is None else rows
+        gather = lambda valid_ids: take(table, valid_ids, batch_dims)  # noqa: E731
     values = concrete_value(ids)
     if values is not None and isinstance(rows, int):
-        check_index_range(name, values, rows, what or f"a table of {rows} rows")
-        return take(table, ids, batch_dims)
+        what = what or f"a table of {rows} rows"
+        if not negatives_are_padding:
+            check_index_range(name, values, rows, what)
+            return gather(ids)
+        check_index_range(name, np.maximum(values, 0), rows, f"{what} (negative ids are padding)")
+    if callable(table):
+        return gather_or_zeros(gather, ids, rows)
     if rows != stored_rows:
         # Ids into the padding rows go past the table, where they gather zeros.
         ids = ops.where(ops.less(ids, rows), ids, ops.full_like(ids, stored_rows))
     return take_or_zeros(table, ids, batch_dims)
-
-
-def lookup_dequantized_rows(dequantized_rows, ids, rows, name="inputs", what=None):
-    """`dequantized_rows(ids)` with the id rules of `lookup_rows`.
-
-    For quantised tables, whose rows are assembled from several variables
-    (values, scales, zero points) by `dequantized_rows`, a function of valid
-    ids `(...) -> (..., d)`. Concrete ids outside `[0, rows)` raise; symbolic
-    ones give all-zero rows.
-    """
-    values = concrete_value(ids)
-    if values is not None:
-        check_index_range(name, values, rows, what or f"a table of {rows} rows")
-        return dequantized_rows(ids)
-    valid = ops.logical_and(ops.greater_equal(ids, 0), ops.less(ids, rows))
-    embedded = dequantized_rows(ops.where(valid, ids, ops.zeros_like(ids)))
-    return ops.where(ops.expand_dims(valid, -1), embedded, ops.zeros_like(embedded))
 
 
 # torch's `embedding_renorm_` adds this to the norm before dividing by it.
@@ -195,4 +241,5 @@ def assign_rows(variable, ids, rows):
     width = variable.shape[1]
     ids = ops.reshape(ids, (-1,))
     rows = ops.cast(ops.reshape(rows, (-1, width)), variable.dtype)
-    scatter_rows_in_place(variable, ids, rows, checked=concrete_value(ids) is not None)
+    valid = None if concrete_value(ids) is not None else in_range(ids, variable.shape[0])
+    scatter_rows_in_place(variable, ids, rows, valid)

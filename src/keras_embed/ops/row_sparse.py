@@ -71,7 +71,8 @@ from keras import ops
 
 from keras_embed.ops._backend import is_resource_variable
 from keras_embed.ops._backend import scatter_rows_in_place
-from keras_embed.ops._backend import take_or_zeros
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import take_or_zeros
 
 # Ids travel as two float32 halves of 16 bits, each exact in float32.
 CODE_BASE = 2**16
@@ -163,8 +164,6 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False, first_slot=
         loss term (exactly 0) whose gradient writes the ids' code into
         `carrier[:n, d:]`.
     """
-    from keras_embed.ops.lookup import lookup_rows
-
     count = ids.shape[0]
     width = table.shape[-1]
     capacity = carrier.shape[0]
@@ -256,5 +255,5 @@ def sum_duplicate_rows(ids, rows, valid):
 
 def scatter_rows(variable, ids, rows, valid):
     """Write `rows[valid]` into `variable[ids[valid]]` in place (ids distinct where valid)."""
-    # Invalid slots get id -1, which every backend's scatter skips (JAX drops it).
-    scatter_rows_in_place(variable, ops.where(valid, ids, -1), rows, checked=False)
+    # Valid ids lie inside the table; invalid slots get id -1, which JAX's scatter drops.
+    scatter_rows_in_place(variable, ops.where(valid, ids, -1), rows, valid)

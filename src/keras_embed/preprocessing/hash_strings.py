@@ -4,6 +4,8 @@ import hashlib
 
 import numpy as np
 
+from keras_embed._validation import check_integer
+
 _SEED_BYTES = 16  # BLAKE2b's salt length.
 
 
@@ -38,11 +40,7 @@ def hash_strings(strings, seed=0):
     >>> bool(hash_strings("cat", seed=1) != hash_strings("cat"))
     True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
-        raise ValueError(
-            f"`seed` must be an integer in [0, 2**64). Received: seed={seed!r} "
-            f"(of type {type(seed).__name__})."
-        )
+    check_integer("seed", seed, minimum=0, maximum=2**64 - 1, expected="an integer in [0, 2**64)")
     salt = int(seed).to_bytes(_SEED_BYTES, "little")
     if type(strings).__module__.startswith("tensorflow"):
         import tensorflow as tf

@@ -1,9 +1,8 @@
 """`SubwordTokenizer`: words to fastText's word row plus character n-gram rows."""
 
-import numbers
-
 import numpy as np
 
+from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_unique
 from keras_embed._validation import describe
@@ -16,8 +15,7 @@ PADDING = -1
 def check_ngram_lengths(minn, maxn):
     """`minn >= 1`, `maxn >= 0` and `minn <= maxn` unless `maxn == 0` (no n-grams)."""
     minn = check_positive_int("minn", minn)
-    if isinstance(maxn, bool) or not isinstance(maxn, numbers.Integral) or maxn < 0:
-        raise ValueError(f"`maxn` must be an integer >= 0. Received: maxn={describe(maxn)}.")
+    maxn = check_integer("maxn", maxn, minimum=0)
     if maxn and minn > maxn:
         raise ValueError(
             f"`minn` must be <= `maxn` (or `maxn=0` for no n-grams). Received: minn={minn}, maxn={maxn}."

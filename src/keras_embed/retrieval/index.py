@@ -6,7 +6,7 @@ import tempfile
 
 import numpy as np
 
-from keras_embed._validation import check_choice, check_positive_int, describe
+from keras_embed._validation import check_choice, check_positive_int
 from keras_embed.ops import _top_k as _exact
 from keras_embed.ops._int8_products import BLOCK_ROWS, Int8Rows, fastest_kernel
 from keras_embed.retrieval import _ann
@@ -62,12 +62,7 @@ class Index:
     ):
         self.dim = check_positive_int("dim", dim)
         self.metric = check_choice("metric", metric, METRICS)
-        if quantization not in QUANTIZATIONS:
-            raise ValueError(
-                f"`quantization` must be one of {list(QUANTIZATIONS)}. "
-                f"Received: quantization={describe(quantization)}."
-            )
-        self.quantization = quantization
+        self.quantization = check_choice("quantization", quantization, QUANTIZATIONS)
         self.rescore_factor = check_positive_int("rescore_factor", rescore_factor)
         if backend is not None:
             check_choice("backend", backend, list(_ann.GRAPHS))

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_embed._validation import check_integer, describe
+from keras_embed._validation import check_choice, check_integer, check_string_list, describe
 from keras_embed.vectors.vectors import Vectors
 
 _GATHER_ROWS = 1 << 16  # Rows copied at once from a (possibly memory-mapped) matrix.
@@ -141,12 +141,7 @@ def _vocabulary_tokens(vocabulary, vectors):
             "`vocabulary` must be None, a list of tokens or a keras.layers.StringLookup. "
             f"Received: vocabulary={describe(vocabulary)}."
         )
-    tokens = list(vocabulary)
-    for row, token in enumerate(tokens):
-        if not isinstance(token, str):
-            raise ValueError(
-                f"`vocabulary` must hold strings; vocabulary[{row}] is {describe(token)}."
-            )
+    tokens = check_string_list("vocabulary", vocabulary)
     if not tokens:
         raise ValueError("`vocabulary` is empty; it needs at least one token.")
     return tokens, [], []
@@ -201,11 +196,7 @@ def align_vectors(
     2 of 3 tokens found (66.7%): 1 exact, 1 case-folded; 1 missing, initialised with 'zeros'
     """
     vectors = _as_vectors(vectors)
-    if not isinstance(missing, str) or missing not in MISSING_INITIALIZERS:
-        raise ValueError(
-            f"`missing` must be one of {tuple(MISSING_INITIALIZERS)}. "
-            f"Received: missing={describe(missing)}."
-        )
+    check_choice("missing", missing, tuple(MISSING_INITIALIZERS))
     check_integer("seed", seed, allow_none=True)
     tokens, padding_rows, oov_rows = _vocabulary_tokens(vocabulary, vectors)
     if mask_zero and not padding_rows:

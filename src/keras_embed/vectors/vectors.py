@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_embed._validation import check_positive_int, describe, is_integer
+from keras_embed._validation import check_choice, check_positive_int, check_string_list, is_integer
 from keras_embed.vectors import queries
 
 QUERY_METHODS = ("exact", "faiss")
@@ -41,11 +41,7 @@ class Vectors:
     """
 
     def __init__(self, words, matrix, subwords=None):
-        if isinstance(words, str) or not hasattr(words, "__len__"):
-            raise ValueError(
-                f"`words` must be a list of strings. Received: words={describe(words)}."
-            )
-        words = list(words)
+        words = check_string_list("words", words)
         matrix = matrix if isinstance(matrix, np.ndarray) else np.asarray(matrix)
         if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.floating):
             raise ValueError(
@@ -57,11 +53,6 @@ class Vectors:
                 f"`words` and `matrix` must have one word per row. Received: "
                 f"{len(words)} words and a matrix of shape {matrix.shape}."
             )
-        for row, word in enumerate(words):
-            if not isinstance(word, str):
-                raise ValueError(
-                    f"`words` must hold strings; words[{row}] is {describe(word)}."
-                )
         index = dict(zip(words, range(len(words))))
         if len(index) != len(words):
             raise DuplicateWordError(words)
@@ -240,10 +231,7 @@ class Vectors:
             )
         check_positive_int("k", k)
         rows = queries.check_row_limit("restrict_vocab", restrict_vocab, len(self))
-        if method not in QUERY_METHODS:
-            raise ValueError(
-                f"`method` must be one of {QUERY_METHODS}. Received: method={describe(method)}."
-            )
+        check_choice("method", method, QUERY_METHODS)
         units = queries.unit(vectors)
         if method == "faiss":
             indices, scores = queries.faiss_top_k(
