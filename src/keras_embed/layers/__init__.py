@@ -3,7 +3,6 @@
 from keras_embed.layers.axial_rotary_embedding import AxialRotaryEmbedding
 from keras_embed.layers.categorical_embeddings import CategoricalEmbeddings
 from keras_embed.layers.embedding import Embedding
-from keras_embed.layers.categorical_embeddings import CategoricalEmbeddings
 from keras_embed.layers.embedding_bag import EmbeddingBag
 from keras_embed.layers.hash_embedding import HashEmbedding
 from keras_embed.layers.lie_rotary_embedding import LieRotaryEmbedding

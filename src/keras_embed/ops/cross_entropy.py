@@ -51,6 +51,7 @@ from keras_embed.ops._cross_entropy_chunks import capped_logits
 from keras_embed.ops._cross_entropy_chunks import chunk_losses
 from keras_embed.ops._ids import check_numbers
 from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import in_range
 
 # One float32 (chunk, vocabulary) block of logits is kept near this size.
 CHUNK_BYTES = 32 * 2**20
@@ -438,8 +439,8 @@ def _prepare(
         total = ops.sum(weights)
         weights = weights / ops.where(ops.greater(total, 0.0), total, 1.0)
     # A label outside the vocabulary (unknown until run time) poisons its token.
-    in_range = ops.logical_and(ops.greater_equal(labels, 0), ops.less(labels, vocabulary_size))
-    poison = ops.where(ops.logical_or(in_range, ops.logical_not(kept)), 1.0, math.nan)
+    known = in_range(labels, vocabulary_size)
+    poison = ops.where(ops.logical_or(known, ops.logical_not(kept)), 1.0, math.nan)
     coefficients = weights * ops.cast(poison, "float32")
-    labels = ops.where(in_range, labels, ops.zeros_like(labels))
+    labels = ops.where(known, labels, ops.zeros_like(labels))
     return _Prepared(hidden, table, bias, labels, coefficients, options, output_shape)
