@@ -28,6 +28,7 @@ BENCHMARKS = {
     "bench_sparse.py": ("jax", "torch", "tensorflow"),
     "bench_kg.py": ("jax", "torch", "tensorflow"),
     "bench_retrieval.py": (None,),
+    "bench_word2vec.py": ("jax",),
 }
 HEADER = "| benchmark | backend | ours | peer | ratio (ours/peer) |\n|---|---|---|---|---|"
 

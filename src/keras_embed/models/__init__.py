@@ -1,4 +1,4 @@
-"""Models that learn embeddings: knowledge-graph embeddings.
+"""Models that learn embeddings: knowledge-graph embeddings, Word2Vec and FastText word vectors.
 
 Names load on first use, so that the command line and the numpy-only triple
 reader start without Keras or a deep-learning backend.
@@ -14,6 +14,8 @@ _PUBLIC = {
     "evaluate_link_prediction": "keras_embed.models.link_prediction",
     "Triples": "keras_embed.models.triples",
     "load_triples": "keras_embed.models.triples",
+    "Word2Vec": "keras_embed.models.word2vec",
+    "FastText": "keras_embed.models.fast_text",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)
