@@ -1,4 +1,5 @@
-"""Training losses for embedding models: sampled and in-batch softmax, InfoNCE, CLIP, Matryoshka.
+"""Training losses for embedding models: sampled and in-batch softmax, InfoNCE, CLIP, Matryoshka,
+word2vec's hierarchical softmax.
 
 Public names load on first use; `AliasSampler` is numpy only and loads no backend.
 """
@@ -11,6 +12,7 @@ _PUBLIC = {
     "info_nce_loss": "keras_embed.losses.softmax",
     "clip_loss": "keras_embed.losses.softmax",
     "negative_sampling_loss": "keras_embed.losses.softmax",
+    "hierarchical_softmax_loss": "keras_embed.losses.hierarchical_softmax",
     "InBatchSoftmaxLoss": "keras_embed.losses.softmax",
     "CLIPLoss": "keras_embed.losses.clip",
     "MatryoshkaLoss": "keras_embed.losses.matryoshka",

@@ -1,4 +1,4 @@
-"""Models that learn embeddings: knowledge-graph embeddings, GloVe word vectors.
+"""Models that learn embeddings: knowledge-graph embeddings, Word2Vec, FastText and GloVe word vectors.
 
 Names load on first use, so that the command line and the numpy-only triple
 reader start without Keras or a deep-learning backend.
@@ -18,6 +18,8 @@ _PUBLIC = {
     "GloVeAdagrad": "keras_embed.models.glove",
     "GloVeLoss": "keras_embed.models.glove",
     "Cooccurrences": "keras_embed.models.cooccurrence",
+    "Word2Vec": "keras_embed.models.word2vec",
+    "FastText": "keras_embed.models.fast_text",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

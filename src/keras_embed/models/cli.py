@@ -1,4 +1,4 @@
-"""`keras-embed train kg`: train knowledge-graph embeddings from triples files (`train glove`: glove_cli).
+"""`keras-embed train kg|word2vec|fasttext|glove`: train embeddings from triples files or a text corpus.
 
 `add_subparser(subparsers)` registers the `train` command on the main parser;
 its handler (`run`) returns the process exit code: 0 on success, 2 for a bad
@@ -54,15 +54,48 @@ def add_subparser(subparsers):
     kg.add_argument("--seed", type=int, default=0)
     kg.add_argument("--output", required=True, help="folder for the vectors, maps and model")
     kg.set_defaults(handler=run)
+    _add_word_vector_parsers(kinds)
     from keras_embed.models.glove_cli import add_parser as add_glove_parser
 
     add_glove_parser(kinds)
     return train
 
 
+def _add_word_vector_parsers(kinds):
+    """`train word2vec` and `train fasttext`: gensim's options, under gensim's names."""
+    for name, model_name in (("word2vec", "Word2Vec"), ("fasttext", "FastText")):
+        parser = kinds.add_parser(
+            name,
+            help=f"{model_name} word vectors from a one-sentence-per-line text file",
+            description=f"Train {model_name} word vectors (gensim's options and defaults) on a "
+            "text file of whitespace-separated tokens, one sentence per line, and write them "
+            "as a vector file: .vec word2vec text, .bin word2vec binary, no suffix a "
+            "keras_embed.vectors directory" + (" (which keeps the n-grams, so words outside "
+            "the vocabulary get vectors)" if name == "fasttext" else "") + ".",
+        )
+        parser.add_argument("--corpus-file", required=True, help="the training text")
+        parser.add_argument("--output", required=True, help="the vector file to write")
+        parser.add_argument("--format", default=None, help="word2vec_text, word2vec_binary or "
+                            "native (default: from the --output suffix)")
+        parser.add_argument("--save-model", default=None, help="also save the model (.keras)")
+        for option, kind, default in (
+            ("vector-size", int, 100), ("window", int, 5), ("min-count", int, 5),
+            ("sg", int, 0), ("hs", int, 0), ("negative", int, 5), ("ns-exponent", float, 0.75),
+            ("cbow-mean", int, 1), ("sample", float, 1e-3), ("alpha", float, 0.025),
+            ("min-alpha", float, 0.0001), ("epochs", int, 5), ("seed", int, 1),
+            ("batch-size", int, 1024),
+        ) + ((("min-n", int, 3), ("max-n", int, 6), ("bucket", int, 2_000_000))
+             if name == "fasttext" else ()):
+            parser.add_argument(f"--{option}", type=kind, default=default,
+                                help=f"(default {default})")
+        parser.set_defaults(handler=run, model_name=model_name)
+
+
 def run(args):
     """Run a parsed `keras-embed train kg ...` command; returns the exit code."""
     try:
+        if args.train_command in ("word2vec", "fasttext"):
+            return _train_word_vectors(args)
         return _train_kg(args)
     except (OSError, ValueError) as error:
         print(f"keras-embed train {args.train_command}: {error}", file=sys.stderr)
@@ -129,4 +162,27 @@ def _train_kg(args):
         ))
     print(f"wrote {train.num_entities} entity and {train.num_relations} relation vectors "
           f"to {args.output}")
+    return 0
+
+
+def _train_word_vectors(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from keras_embed import models
+    from keras_embed.vectors import save
+
+    settings = {
+        key: getattr(args, key)
+        for key in ("vector_size", "window", "min_count", "sg", "hs", "negative", "ns_exponent",
+                    "cbow_mean", "sample", "alpha", "min_alpha", "epochs", "seed", "batch_size")
+    }
+    if args.train_command == "fasttext":
+        settings.update(min_n=args.min_n, max_n=args.max_n, bucket=args.bucket)
+    model = getattr(models, args.model_name)(**settings)
+    model.build_vocab(corpus_file=args.corpus_file)
+    report = model.train(corpus_file=args.corpus_file, verbose=1 if sys.stdout.isatty() else 2)
+    save(model.wv, args.output, format=args.format)
+    if args.save_model:
+        model.save(args.save_model)
+    print(f"wrote {len(model.vocabulary)} word vectors of size {model.vector_size} to "
+          f"{args.output} ({report['words_per_second']:,.0f} words/s)")
     return 0

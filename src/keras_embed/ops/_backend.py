@@ -226,3 +226,69 @@ def stored_value(read):
         if isinstance(value, keras.Variable):
             value = value.value
     return value
+
+
+def scatter_add_rows(variable, ids, rows):
+    """`variable[ids] += rows` for 1-D `ids` in range and `(n, d)` `rows`, repeated ids summed.
+
+    In place on torch and TensorFlow; on JAX an assignment of the updated
+    array, which `compile_variable_updates` turns into an in-place write.
+    """
+    backend = keras.config.backend()
+    rows = ops.cast(rows, variable.dtype)
+    if backend == "jax":
+        variable.assign(variable.value.at[ids].add(rows))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        variable.value.scatter_add(tf.IndexedSlices(rows, ids))
+    else:
+        import torch
+
+        with torch.no_grad():
+            variable.value.index_add_(0, ids.long(), rows)
+
+
+def compile_variable_updates(function, variables):
+    """`function(*tensors)`, compiled, for a function that reads and assigns `variables`.
+
+    JAX: `jax.jit` of the function run in a stateless scope, the variables'
+    buffers donated so that XLA updates them in place. TensorFlow: a
+    `tf.function`. Torch: the function itself, run eagerly without autograd
+    (its updates are in-place kernels already).
+
+    Returns:
+        A callable with `function`'s arguments and outputs; after each call
+        the variables hold their new values.
+    """
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        def stateless(values, *args):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+                outputs = function(*args)
+            return [scope.get_current_value(v) for v in variables], outputs
+
+        jitted = jax.jit(stateless, donate_argnums=0)
+
+        def run(*args):
+            values, outputs = jitted([v.value for v in variables], *args)
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+            return outputs
+
+        return run
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(function, reduce_retracing=True)
+    if backend == "torch":
+        import torch
+
+        def run(*args):
+            with torch.no_grad():
+                return function(*args)
+
+        return run
+    return function

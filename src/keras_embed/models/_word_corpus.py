@@ -1,0 +1,228 @@
+"""Corpus side of the word-vector models (private, numpy only): vocabulary, subsampling, windows.
+
+The rules are word2vec's as gensim 4 applies them (Mikolov et al., 2013):
+
+- the vocabulary keeps words seen at least `min_count` times, most frequent
+  first (ties in order of first appearance); other words are dropped from
+  the sentences before windows are laid, which brings their neighbours closer;
+- sentences longer than 10,000 tokens are cut into pieces of 10,000;
+- each epoch, a word of count `c` is kept with probability
+  `min(1, (sqrt(c / t) + 1) * t / c)` where `t = sample * total` (`total`:
+  the summed counts of the vocabulary); `sample >= 1` means `t = sample`;
+- the learning rate falls linearly from `alpha` to `min_alpha` with the
+  share of all epochs' tokens read before each chunk of ~10,000 tokens;
+- each kept word gets a reduced window `window - b`, `b` uniform in
+  `[0, window)`, and pairs with the kept words that close on each side,
+  inside its sentence.
+"""
+
+import collections
+import os
+
+import numpy as np
+
+from keras_embed._validation import describe
+
+MAX_SENTENCE_LENGTH = 10_000
+# Raw tokens per corpus chunk: gensim's job size, so the learning rate steps as often.
+CHUNK_TOKENS = 10_000
+
+
+class LineCorpus:
+    """Sentences of a text file, one per line, tokens split on whitespace (re-iterable)."""
+
+    def __init__(self, path):
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(
+                f"`corpus_file` must be the path of a text file with one sentence per line. "
+                f"Received: corpus_file={describe(path)}, which is not a file."
+            )
+        self.path = path
+
+    def __iter__(self):
+        with open(self.path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                tokens = line.split()
+                for start in range(0, len(tokens), MAX_SENTENCE_LENGTH):
+                    yield tokens[start : start + MAX_SENTENCE_LENGTH]
+
+
+def corpus_of(sentences, corpus_file):
+    """The re-iterable corpus given by exactly one of `sentences` and `corpus_file`."""
+    if (sentences is None) == (corpus_file is None):
+        raise ValueError(
+            "Pass exactly one of `sentences` (an iterable of token lists) and `corpus_file` "
+            f"(a one-sentence-per-line text file). Received: sentences={describe(sentences)}, "
+            f"corpus_file={describe(corpus_file)}."
+        )
+    if corpus_file is not None:
+        return LineCorpus(corpus_file)
+    if isinstance(sentences, (str, bytes)) or not hasattr(sentences, "__iter__"):
+        raise ValueError(
+            "`sentences` must be an iterable of token lists, e.g. [['a', 'cat'], ['a', 'dog']]. "
+            f"Received: sentences={describe(sentences)}."
+        )
+    if iter(sentences) is sentences:
+        raise ValueError(
+            "`sentences` must be re-iterable (a list, or an object whose `__iter__` starts "
+            "over): the vocabulary is counted in one pass and the words read in another. "
+            f"Received: sentences={describe(sentences)}, an iterator that one pass uses up."
+        )
+    return sentences
+
+
+def _checked_sentences(corpus):
+    for position, sentence in enumerate(corpus):
+        if isinstance(sentence, (str, bytes)) or not hasattr(sentence, "__iter__"):
+            raise ValueError(
+                "`sentences` must hold token lists (each sentence a list of strings). "
+                f"Received: sentence {position} = {describe(sentence)}."
+            )
+        sentence = list(sentence)
+        for start in range(0, max(len(sentence), 1), MAX_SENTENCE_LENGTH):
+            yield sentence[start : start + MAX_SENTENCE_LENGTH]
+
+
+def count_words(corpus):
+    """`{word: count}` in order of first appearance."""
+    counts = collections.Counter()
+    for sentence in _checked_sentences(corpus):
+        counts.update(sentence)
+    return counts
+
+
+def vocabulary_of(counts, min_count):
+    """`(words, counts)` of the words seen `min_count` times or more, most frequent first."""
+    if not counts:
+        raise ValueError("The corpus must hold at least one word. Received: an empty corpus.")
+    kept = [(word, count) for word, count in counts.items() if count >= min_count]
+    if not kept:
+        top_word, top_count = max(counts.items(), key=lambda item: item[1])
+        raise ValueError(
+            f"No word of the corpus occurs `min_count`={min_count} times or more (the most "
+            f"frequent, {top_word!r}, occurs {top_count} times); lower `min_count`."
+        )
+    for word, _ in kept:
+        if not isinstance(word, str):
+            raise ValueError(f"Sentences must hold strings as tokens. Received: {describe(word)}.")
+    kept.sort(key=lambda item: item[1], reverse=True)
+    return [word for word, _ in kept], np.array([count for _, count in kept], dtype=np.int64)
+
+
+def encode_corpus(corpus, index):
+    """`(ids, sentence_ends)`: every in-vocabulary token as an int32 id, and where sentences end."""
+    ids, ends, total = [], [], 0
+    for sentence in _checked_sentences(corpus):
+        encoded = [index[token] for token in sentence if token in index]
+        if encoded:
+            ids.extend(encoded)
+            total += len(encoded)
+            ends.append(total)
+    return np.asarray(ids, dtype=np.int32), np.asarray(ends, dtype=np.int64)
+
+
+def keep_probabilities(counts, sample):
+    """`(V,)` probability of keeping each word in an epoch (gensim's `sample_int / 2**32`)."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if not sample:
+        return np.ones_like(counts)
+    threshold = sample * counts.sum() if sample < 1.0 else sample
+    return np.minimum((np.sqrt(counts / threshold) + 1.0) * (threshold / counts), 1.0)
+
+
+def learning_rate(alpha, min_alpha, progress):
+    """gensim's linear decay: `alpha` at `progress` 0 (of all epochs) to `min_alpha` at 1."""
+    return max(min_alpha, alpha - (alpha - min_alpha) * progress)
+
+
+def _chunk_bounds(sentence_ends, total):
+    """`(start, stop)` token ranges of about `CHUNK_TOKENS`, cut at sentence ends."""
+    start = 0
+    while start < total:
+        cut = np.searchsorted(sentence_ends, start + CHUNK_TOKENS, side="left")
+        stop = int(sentence_ends[min(cut, len(sentence_ends) - 1)])
+        yield start, stop
+        start = stop
+
+
+def _window_examples(ids, sentences, reduced_windows, window, cbow):
+    """Training examples of one chunk of kept words: `(inputs (n, c), outputs (n,))`.
+
+    Skip-gram: one example per (word, neighbour) pair, the neighbour the input
+    and the word the output, as gensim trains them (`c = 1`). CBOW: one example
+    per word with a neighbour, its neighbours the inputs (`c = 2 * window`, -1
+    pads).
+    """
+    count = ids.size
+    positions = np.arange(count)
+    if cbow:
+        contexts = np.full((count, 2 * window), -1, dtype=np.int32)
+        for offset in range(1, window + 1):
+            reaches = reduced_windows >= offset
+            for column, neighbours in ((window - offset, positions - offset),
+                                       (window + offset - 1, positions + offset)):
+                inside = (neighbours >= 0) & (neighbours < count)
+                inside[inside] &= sentences[neighbours[inside]] == sentences[positions[inside]]
+                chosen = np.flatnonzero(reaches & inside)
+                contexts[chosen, column] = ids[neighbours[chosen]]
+        has_context = (contexts >= 0).any(axis=1)
+        return contexts[has_context], ids[has_context]
+    inputs, outputs = [], []
+    for offset in range(1, window + 1):
+        same_sentence = sentences[offset:] == sentences[:-offset]
+        left, right = ids[:-offset], ids[offset:]
+        forward = np.flatnonzero(same_sentence & (reduced_windows[:-offset] >= offset))
+        backward = np.flatnonzero(same_sentence & (reduced_windows[offset:] >= offset))
+        inputs += [right[forward], left[backward]]
+        outputs += [left[forward], right[backward]]
+    return np.concatenate(inputs)[:, None], np.concatenate(outputs)
+
+
+def epoch_examples(ids, sentence_ends, keep, window, cbow, rng, shrink_windows=True):
+    """One epoch's examples, chunk by chunk: yields `(inputs, outputs, tokens_before)`.
+
+    `tokens_before` counts the corpus tokens (kept or not) before the chunk,
+    which the learning-rate schedule follows, as gensim's does per job.
+    """
+    for start, stop in _chunk_bounds(sentence_ends, ids.size):
+        chunk = ids[start:stop]
+        first = np.searchsorted(sentence_ends, start, side="right")
+        last = np.searchsorted(sentence_ends, stop, side="left") + 1
+        lengths = np.diff(np.concatenate([[start], sentence_ends[first:last]]))
+        sentences = np.repeat(np.arange(lengths.size), lengths)
+        kept = rng.random(chunk.size) < keep[chunk]
+        kept_ids, kept_sentences = chunk[kept], sentences[kept]
+        if shrink_windows:
+            reduced_windows = window - rng.integers(0, window, kept_ids.size)
+        else:
+            reduced_windows = np.full(kept_ids.size, window)
+        inputs, outputs = _window_examples(kept_ids, kept_sentences, reduced_windows, window, cbow)
+        yield inputs, outputs, start
+
+
+def batches(examples, batch_size, width):
+    """Fixed-size batches `(inputs (batch_size, width), outputs (batch_size,), tokens_done)`.
+
+    The last batch is padded with -1 (no example). `tokens_done` is that of
+    the chunk the batch's first example came from.
+    """
+    pending_inputs = np.zeros((0, width), dtype=np.int32)
+    pending_outputs = np.zeros(0, dtype=np.int32)
+    pending_done = None
+    for inputs, outputs, done in examples:
+        if pending_done is None:
+            pending_done = done
+        pending_inputs = np.concatenate([pending_inputs, inputs.astype(np.int32)])
+        pending_outputs = np.concatenate([pending_outputs, outputs.astype(np.int32)])
+        while pending_outputs.size >= batch_size:
+            yield pending_inputs[:batch_size], pending_outputs[:batch_size], pending_done
+            pending_inputs, pending_outputs = pending_inputs[batch_size:], pending_outputs[batch_size:]
+            pending_done = done
+    if pending_outputs.size:
+        padding = batch_size - pending_outputs.size
+        yield (
+            np.concatenate([pending_inputs, np.full((padding, width), -1, dtype=np.int32)]),
+            np.concatenate([pending_outputs, np.full(padding, -1, dtype=np.int32)]),
+            pending_done,
+        )
