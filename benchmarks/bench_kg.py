@@ -8,13 +8,15 @@ optimizer (Adam, learning rate 0.01) as the PyKEEN runs below; the test triples
 are ranked filtered against train, valid and test, both sides, realistic ranks.
 
 With PyKEEN installed and --pykeen, PyKEEN trains the same configuration in this
-process (torch, 1 thread, as measured for the reference numbers); otherwise the
+process (torch, 1 thread, as measured for the reference numbers; with the PyTorch
+backend ours runs on 1 torch thread too); otherwise the
 peer column holds the reference numbers measured with PyKEEN 1.11.1 on this
 machine's CPU with 1 thread (Nations only; TransE, DistMult, ComplEx).
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_kg.py [--quick] [--datasets nations,umls]
 """
 
+import itertools
 import os
 import subprocess
 import sys
@@ -94,6 +96,11 @@ def load_dataset(files):
 
 def train_ours(train, valid, test, interaction, epochs, seed=0):
     dim, make_loss, extra = SETTINGS[interaction]
+    if keras.config.backend() == "torch":
+        import torch
+
+        # As PyKEEN below: on a loaded CPU, more intra-op threads make small eager steps slower.
+        torch.set_num_threads(1)
     keras.utils.set_random_seed(seed)
     model = KnowledgeGraphEmbedding(
         train.num_entities, train.num_relations, dim, interaction=interaction,
@@ -141,8 +148,10 @@ def main():
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--pykeen", action="store_true", help="train PyKEEN side by side")
     parser.add_argument("--pykeen-wheel", default=None, help="read the datasets from this wheel")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds, one row pair each")
     args = parser.parse_args()
     epochs = args.epochs or (5 if args.quick else EPOCHS)
+    seeds = [int(seed) for seed in args.seeds.split(",")]
     import importlib.util
 
     installed = importlib.util.find_spec("pykeen") is not None
@@ -153,10 +162,10 @@ def main():
     for name in args.datasets.split(","):
         files = dataset_files(name, wheel)
         train, valid, test = load_dataset(files)
-        for interaction in args.interactions.split(","):
-            mrr, seconds = train_ours(train, valid, test, interaction, epochs)
+        for interaction, seed in itertools.product(args.interactions.split(","), seeds):
+            mrr, seconds = train_ours(train, valid, test, interaction, epochs, seed)
             if args.pykeen and installed:
-                peer_mrr, peer_seconds, source = (*train_pykeen(files, interaction, epochs),
+                peer_mrr, peer_seconds, source = (*train_pykeen(files, interaction, epochs, seed),
                                                   "PyKEEN, this run")
             elif (name, interaction) in PYKEEN_REFERENCE and epochs == EPOCHS:
                 peer_mrr, peer_seconds = PYKEEN_REFERENCE[(name, interaction)]
@@ -165,6 +174,7 @@ def main():
                 peer_mrr = peer_seconds = float("nan")
                 source = "no peer number"
             label = f"kg {name} {interaction} d{SETTINGS[interaction][0]} {epochs} epochs"
+            label += f" seed {seed}" if len(seeds) > 1 else ""
             print(f"| {label} test filtered MRR | {backend} | {mrr:.3f} | {peer_mrr:.3f} "
                   f"({source}) | {mrr / peer_mrr:.2f} |", flush=True)
             print(f"| {label} training time | {backend} | {seconds:.1f} s | {peer_seconds:.1f} s "

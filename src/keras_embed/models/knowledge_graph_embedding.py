@@ -158,10 +158,23 @@ class KnowledgeGraphEmbedding(keras.Model):
         return self._interaction.score(heads, relations, tails, p_norm=self.p_norm)
 
     def call(self, triples):
+        return self._score_triples(triples)
+
+    def _score_triples(self, triples):
+        """Scores `(...)` of `(..., 3)` id triples, also outside `__call__` (no autocast scope).
+
+        The gathered rows are cast to the compute dtype here, as `__call__`'s autocast
+        would, so `compute_loss` scores the negatives without a second `__call__`,
+        whose bookkeeping dominates a small eager (PyTorch) step.
+        """
         triples = ops.cast(triples, "int32")
-        heads = ops.take(self.entity_embeddings, triples[..., 0], axis=0)
+        heads = ops.cast(ops.take(self.entity_embeddings, triples[..., 0], axis=0),
+                         self.compute_dtype)
         relations = ops.take(self.relation_embeddings, triples[..., 1], axis=0)
-        tails = ops.take(self.entity_embeddings, triples[..., 2], axis=0)
+        if not self._interaction.relation_phases:
+            relations = ops.cast(relations, self.compute_dtype)
+        tails = ops.cast(ops.take(self.entity_embeddings, triples[..., 2], axis=0),
+                         self.compute_dtype)
         return self._score(heads, relations, tails)
 
     def compute_output_shape(self, input_shape):
@@ -239,7 +252,7 @@ class KnowledgeGraphEmbedding(keras.Model):
             self.head_corruption_probabilities, self.seed_generator,
         )
         scores = ops.concatenate(
-            [ops.expand_dims(ops.cast(y_pred, "float32"), -1), self(negatives, training=training)],
+            [ops.expand_dims(ops.cast(y_pred, "float32"), -1), self._score_triples(negatives)],
             axis=-1,
         )
         return super().compute_loss(
