@@ -389,3 +389,21 @@ def test_train_command_with_an_empty_corpus_exits_2_with_the_reason(tmp_path, ca
     assert run_train_cli("fasttext", "--corpus-file", str(corpus),
                          "--output", str(tmp_path / "v.vec")) == 2
     assert "empty corpus" in capsys.readouterr().err
+
+
+def test_predict_looks_up_vectors_and_leaves_the_corpus_alone(rng):
+    # On PyTorch, predict calls Module.eval(), which is train(False): a mode switch.
+    sentences, _ = planted_corpus(rng, sentences=20)
+    model = Word2Vec(sentences, vector_size=4, min_count=1, epochs=1, verbose=0)
+    before = model.wv.matrix.copy()
+    ids = np.array([[0, 1], [2, 3]])
+    np.testing.assert_array_equal(model.predict(ids, verbose=0), before[ids])
+    np.testing.assert_array_equal(model.wv.matrix, before)
+
+
+def test_an_id_outside_the_vocabulary_is_refused_naming_it(rng):
+    sentences, _ = planted_corpus(rng, sentences=20)
+    model = Word2Vec(sentences, vector_size=4, min_count=1, epochs=1, verbose=0)
+    size = len(model.vocabulary)
+    with pytest.raises(ValueError, match=rf"`ids` holds {size} .*\[0, {size}\)"):
+        model(np.array([[0, size]]))

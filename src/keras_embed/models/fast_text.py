@@ -8,6 +8,9 @@ from keras_embed._validation import check_integer
 from keras_embed._validation import check_positive_int
 from keras_embed.models.word2vec import Word2Vec
 from keras_embed.ops._fasttext_ngrams import ngram_rows
+from keras_embed.ops._ids import integer_ids
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 
 @keras.saving.register_keras_serializable(package="keras_embed")
@@ -75,7 +78,8 @@ class FastText(Word2Vec):
         return self._subword_table
 
     def call(self, ids):
-        rows = ops.take(ops.convert_to_tensor(self._subword_rows()), ops.cast(ids, "int32"), axis=0)
+        what = table_rows("vocabulary", len(self.vocabulary) if self.vocabulary else 0)
+        rows = lookup_rows(ops.convert_to_tensor(self._subword_rows()), integer_ids("ids", ids), "ids", what)
         present = rows >= 0
         vectors = ops.take(self.input_embeddings, ops.where(present, rows, 0), axis=0)
         weights = ops.cast(ops.expand_dims(present, -1), vectors.dtype)

@@ -14,9 +14,12 @@ from keras_embed._validation import is_integer
 from keras_embed.losses.alias_sampler import AliasSampler
 from keras_embed.models import _word_corpus
 from keras_embed.ops import _backend
+from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.alias_sampling import draw_from_alias_table
 from keras_embed.ops.huffman import huffman_tree
 from keras_embed.ops.logistic_targets import logistic_target_gradients
+from keras_embed.ops.lookup import lookup_rows
+from keras_embed.ops.lookup import table_rows
 
 # Steps between two readings of the loss (each reading waits for the device).
 _STEPS_PER_REPORT = 32
@@ -342,6 +345,10 @@ class Word2Vec(keras.Model):
             A dict: `loss` (mean loss per example, one per epoch), `words`
             (corpus words read), `seconds` and `words_per_second`.
         """
+        if isinstance(sentences, bool) and hasattr(super(), "train"):
+            # PyTorch's `Module.eval()` (which keras' predict calls) is `train(False)`:
+            # a mode switch, not a corpus.
+            return super().train(sentences)
         if self.vocabulary is None:
             raise ValueError("Call `build_vocab` (or pass a corpus to the constructor) before `train`.")
         epochs = self.epochs if epochs is None else check_positive_int("epochs", epochs)
@@ -411,7 +418,9 @@ class Word2Vec(keras.Model):
         return Vectors(self.vocabulary, self._input_table()[: len(self.vocabulary)])
 
     def call(self, ids):
-        return ops.take(self.input_embeddings, ops.cast(ids, "int32"), axis=0)
+        what = table_rows("vocabulary", len(self.vocabulary) if self.vocabulary else 0)
+        table = ops.convert_to_tensor(self.input_embeddings)
+        return lookup_rows(table, integer_ids("ids", ids), "ids", what)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape) + (self.vector_size,)
