@@ -6,6 +6,7 @@ from keras import ops
 from keras_embed._validation import check_bool
 from keras_embed._validation import describe
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
+from keras_embed.ops.positions import check_positions_fit
 from keras_embed.ops.positions import sequence_positions
 from keras_embed.ops.rope.hf_config import arguments_from_hf_config
 from keras_embed.ops.rope.hf_config import hf_config_dict
@@ -15,7 +16,6 @@ from keras_embed.ops.rope.multimodal import pair_positions
 from keras_embed.ops.rope.rotation import pair_cos_sin
 from keras_embed.ops.rope.rotation import rotate_along
 from keras_embed.ops.rope.scheme import RopeScheme
-from keras_embed.ops.rope.scheme import check_positions_fit
 from keras_embed.ops.rope.scheme import pop_scheme_arguments
 
 # transformers names for the plain RoPE frequencies of multimodal models.

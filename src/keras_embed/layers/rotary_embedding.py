@@ -17,13 +17,13 @@ from keras_embed._validation import check_integer
 from keras_embed._validation import describe
 from keras_embed._validation import is_number
 from keras_embed.layers._call_arguments import CheckedCallArgumentsMixin
+from keras_embed.ops.positions import check_positions_fit
 from keras_embed.ops.positions import sequence_positions
 from keras_embed.ops.rope.hf_config import arguments_from_hf_config
 from keras_embed.ops.rope.registry import PARAMETER_DEFAULTS
 from keras_embed.ops.rope.rotation import rope_cos_sin
 from keras_embed.ops.rope.rotation import rotate_along
 from keras_embed.ops.rope.scheme import RopeScheme
-from keras_embed.ops.rope.scheme import check_positions_fit
 from keras_embed.ops.rope.scheme import pop_scheme_arguments
 
 

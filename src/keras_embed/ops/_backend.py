@@ -68,18 +68,17 @@ def kernels_for_backend(modules):
     return None if name is None else importlib.import_module(name)
 
 
+_CROSS_ENTROPY_KERNELS = {
+    "jax": "keras_embed.ops._cross_entropy_jax",
+    "torch": "keras_embed.ops._cross_entropy_torch",
+    "tensorflow": "keras_embed.ops._cross_entropy_tf",
+}
+
+
 def fused_cross_entropy():
     """The backend's fused `fused_loss(hidden, table, bias, labels, coefficients, options)`, or None."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        from keras_embed.ops import _cross_entropy_jax as kernels
-    elif backend == "torch":
-        from keras_embed.ops import _cross_entropy_torch as kernels
-    elif backend == "tensorflow":
-        from keras_embed.ops import _cross_entropy_tf as kernels
-    else:
-        return None
-    return kernels.fused_loss
+    kernels = kernels_for_backend(_CROSS_ENTROPY_KERNELS)
+    return None if kernels is None else kernels.fused_loss
 
 
 def row_sparse_kernels():

@@ -71,19 +71,46 @@ def check_positions_shape(positions, inputs_shape):
     if positions is None:
         return
     shape = tuple(getattr(positions, "shape", np.shape(positions)))
-    sequence, batch = inputs_shape[-2], inputs_shape[0]
-
-    def matches(size, expected):
-        return size is None or expected is None or size == expected
-
-    fits = (len(shape) == 1 and matches(shape[0], sequence)) or (
-        len(shape) == 2 and matches(shape[1], sequence) and (shape[0] == 1 or matches(shape[0], batch))
-    )
-    if not fits:
+    if len(shape) not in (1, 2):
         raise ValueError(
-            f"`positions` must have shape (sequence,) or (batch, sequence), here ({sequence},) "
-            f"or ({batch}, {sequence}), for inputs of shape {tuple(inputs_shape)}. "
+            "`positions` must have shape (sequence,) or (batch, sequence). "
             f"Received: positions of shape {shape}."
+        )
+    sequence_axis = len(inputs_shape) - 2
+    check_positions_fit(
+        shape,
+        inputs_shape,
+        sequence_axis,
+        batch_axis=0 if len(shape) == 2 else None,
+        along=f"axis {sequence_axis}",
+    )
+
+
+def check_positions_fit(shape, inputs_shape, sequence_axis, batch_axis, along):
+    """Raise unless positions of `shape` give one position per token of inputs `inputs_shape`.
+
+    Args:
+        shape: static shape of the positions; its last axis runs along the tokens.
+        inputs_shape: static shape of the inputs, batch on axis 0.
+        sequence_axis: canonical axis of the inputs that indexes tokens.
+        batch_axis: axis of `shape` that runs along the batch, size 1 to
+            broadcast, or `None` when the positions have none.
+        along: how errors name the inputs' sequence axis, e.g. `"axis 1"`.
+    """
+    sequence = inputs_shape[sequence_axis]
+    if shape[-1] is not None and sequence is not None and shape[-1] != sequence:
+        raise ValueError(
+            f"`positions` must give one position per token: its last axis has {shape[-1]} "
+            f"entries but inputs have {sequence} along {along}. Received: "
+            f"positions.shape={shape}, inputs.shape={tuple(inputs_shape)}."
+        )
+    if batch_axis is None:
+        return
+    batch = inputs_shape[0]
+    if shape[batch_axis] is not None and batch is not None and shape[batch_axis] not in (1, batch):
+        raise ValueError(
+            f"`positions` has batch size {shape[batch_axis]} but inputs have {batch} along "
+            f"axis 0. Received: positions.shape={shape}, inputs.shape={tuple(inputs_shape)}."
         )
 
 

@@ -4,9 +4,8 @@
 arguments (`max_wavelength`, `scaling_factor`, `rope_type` and the schedule's
 parameters) and turn them into tables the same way: a static schedule once
 per rotary dimension, a length-dependent one per call from the largest
-position plus one. `RopeScheme` holds that; `check_positions_fit` is the
-rule that positions give one position per token. Each layer keeps its own
-axes and position layout.
+position plus one. `RopeScheme` holds that; each layer keeps its own axes
+and position layout and checks them with `ops.positions.check_positions_fit`.
 """
 
 import numpy as np
@@ -110,31 +109,3 @@ class RopeScheme:
     def config(self):
         """The schedule's parameters for `get_config`; `factor` is saved as `scaling_factor`."""
         return {name: value for name, value in self.parameters.items() if name != "factor"}
-
-
-def check_positions_fit(shape, inputs_shape, sequence_axis, batch_axis, along):
-    """Raise unless positions of `shape` give one position per token of inputs `inputs_shape`.
-
-    Args:
-        shape: static shape of the positions; its last axis runs along the tokens.
-        inputs_shape: static shape of the inputs, batch on axis 0.
-        sequence_axis: canonical axis of the inputs that indexes tokens.
-        batch_axis: axis of `shape` that runs along the batch, size 1 to
-            broadcast, or `None` when the positions have none.
-        along: how errors name the inputs' sequence axis, e.g. `"axis 1"`.
-    """
-    sequence = inputs_shape[sequence_axis]
-    if shape[-1] is not None and sequence is not None and shape[-1] != sequence:
-        raise ValueError(
-            f"`positions` must give one position per token: its last axis has {shape[-1]} "
-            f"entries but inputs have {sequence} along {along}. Received: "
-            f"positions.shape={shape}, inputs.shape={tuple(inputs_shape)}."
-        )
-    if batch_axis is None:
-        return
-    batch = inputs_shape[0]
-    if shape[batch_axis] is not None and batch is not None and shape[batch_axis] not in (1, batch):
-        raise ValueError(
-            f"`positions` has batch size {shape[batch_axis]} but inputs have {batch} along "
-            f"axis 0. Received: positions.shape={shape}, inputs.shape={tuple(inputs_shape)}."
-        )
