@@ -42,6 +42,44 @@ def distinct_row_gradients(packed, num_rows, code_base, update_step=None):
     return ids, rows
 
 
+class _CarrierTap(torch.autograd.Function):
+    """`rows` unchanged, and a zero loss; their gradients go to the carrier's rows.
+
+    The portable `row_sparse.carrier_rows` computes `rows + (c - sg(c))[:, :d]`
+    and `sum((c - sg(c))[:, d:] * code)`; this node gives the same values and
+    the same carrier gradient: the rows' gradient in `[first, first + n)`, the
+    ids' code times the loss term's gradient in the last three columns.
+    """
+
+    @staticmethod
+    def forward(ctx, rows, carrier, code, first_slot):
+        ctx.carrier_shape = carrier.shape
+        ctx.first_slot = first_slot
+        ctx.save_for_backward(code)
+        return rows.clone(), rows.new_zeros((), dtype=torch.float32)
+
+    @staticmethod
+    def backward(ctx, rows_grad, code_loss_grad):
+        (code,) = ctx.saved_tensors
+        first, count = ctx.first_slot, code.shape[0]
+        width = ctx.carrier_shape[1] - code.shape[1]
+        carrier_grad = code.new_zeros(ctx.carrier_shape)
+        used = carrier_grad[first : first + count]
+        if rows_grad is not None:
+            used[:, :width] = rows_grad
+        if code_loss_grad is not None:
+            torch.mul(code, code_loss_grad, out=used[:, width:])
+        return rows_grad, carrier_grad, None, None
+
+
+def carrier_tapped_rows(rows, carrier, ids, updates, first_slot, code_base):
+    """`(rows, code_loss)` as `row_sparse.carrier_rows` returns them, in one autograd node."""
+    shifted = torch.where(updates, ids.long() + 1, 0)
+    high = torch.div(shifted, code_base, rounding_mode="floor")
+    code = torch.stack([high, shifted - high * code_base, torch.ones_like(shifted)], dim=-1)
+    return _CarrierTap.apply(rows, carrier, code.float(), first_slot)
+
+
 def _tensor(variable):
     return variable.value
 
