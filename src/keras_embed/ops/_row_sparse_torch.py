@@ -37,8 +37,13 @@ def distinct_row_gradients(packed, num_rows, code_base, update_step=None):
     keep = present & (shifted > 0) & (shifted <= num_rows)
     if update_step is not None:
         keep &= update_step
-    ids, inverse = torch.unique(shifted[keep] - 1, return_inverse=True)
-    rows = packed.new_zeros((ids.shape[0], width)).index_add_(0, inverse, packed[keep, :width])
+    # Dropped positions sum into id -1, sorted first and cut off: no masked copies of the rows.
+    ids, inverse = torch.unique(torch.where(keep, shifted - 1, -1), return_inverse=True)
+    # index_add_ reads a contiguous source about twice as fast as the strided column slice.
+    sources = packed[:, :width].contiguous()
+    rows = packed.new_zeros((ids.shape[0], width)).index_add_(0, inverse, sources)
+    if ids.shape[0] and ids[0] < 0:
+        return ids[1:], rows[1:]
     return ids, rows
 
 
