@@ -494,3 +494,33 @@ def test_sparse_table_looked_up_twice_needs_room_for_both_lookups():
     model.compile(optimizer=keras_embed.optimizers.SGD(), loss=dot_loss)
     with pytest.raises(ValueError, match=r"after 16 ids of earlier lookups in this step.*`sparse_capacity` >= 32"):
         model.train_on_batch([STEP_IDS[0], STEP_IDS[1]], step_weights(0))
+
+
+def test_fused_torch_carrier_gradient_equals_portable_carrier_gradient(monkeypatch):
+    if keras.config.backend() != "torch":
+        pytest.skip("the fused carrier node is torch's")
+    import torch
+
+    from keras_embed.ops import _backend
+    from keras_embed.ops import row_sparse
+
+    rng = np.random.default_rng(5)
+    # Past 2**16 rows, so that an id's code has a high half.
+    table = torch.from_numpy(rng.normal(size=(70_001, WIDTH)).astype("float32"))
+    ids = torch.tensor([3, 70000, 0, 3, 39])
+    updates = torch.tensor([True, True, False, True, True])
+    weights = torch.from_numpy(rng.normal(size=(5, WIDTH)).astype("float32"))
+
+    def rows_and_carrier_gradient():
+        carrier = torch.zeros((8, WIDTH + row_sparse.CODE_COLUMNS), requires_grad=True)
+        rows, code_loss = row_sparse.carrier_rows(table, carrier, ids, updates, first_slot=2)
+        ((rows * weights).sum() + 0.5 * code_loss).backward()
+        return rows.detach().numpy(), carrier.grad.numpy()
+
+    fused = rows_and_carrier_gradient()
+    monkeypatch.setattr(_backend, "row_sparse_kernels", lambda: None)
+    portable = rows_and_carrier_gradient()
+    for fused_value, portable_value in zip(fused, portable):
+        np.testing.assert_array_equal(fused_value, portable_value)
+    # Carrier rows 2..6 hold the weights and half the code of id + 1 (70001 = 1 * 2**16 + 4465).
+    assert fused[1][3, WIDTH:].tolist() == [0.5, 4465 * 0.5, 0.5]

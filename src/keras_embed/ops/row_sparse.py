@@ -69,6 +69,7 @@ import weakref
 import keras
 from keras import ops
 
+from keras_embed.ops import _backend
 from keras_embed.ops._backend import is_resource_variable
 from keras_embed.ops._backend import scatter_rows_in_place
 from keras_embed.ops.lookup import lookup_rows
@@ -177,6 +178,11 @@ def carrier_rows(table, carrier, ids, updates, dense_gradient=False, first_slot=
         )
     if count is None:
         count = ops.shape(ids)[0]
+    kernels = _backend.row_sparse_kernels()
+    if kernels is not None and not dense_gradient:
+        # Eager torch: the tap and the code below in one autograd node, not ~15 dispatched ops.
+        rows = lookup_rows(ops.stop_gradient(table), ids)
+        return kernels.carrier_tapped_rows(rows, carrier, ids, updates, first_slot, CODE_BASE)
     used = ops.slice(carrier, [first_slot, 0], [count, width + CODE_COLUMNS])
     tap = ops.subtract(used, ops.stop_gradient(used))
     if is_resource_variable(table):
