@@ -42,7 +42,7 @@ class BruteForceRetrieval(keras.layers.Layer):
     """
 
     def __init__(
-        self, num_candidates, dim, k=10, metric="inner_product", candidates=None, block_size=8192, **kwargs
+        self, num_candidates, dim, k=10, metric="inner_product", candidates=None, block_size=32768, **kwargs
     ):
         super().__init__(**kwargs)
         self.num_candidates = check_positive_int("num_candidates", num_candidates)
