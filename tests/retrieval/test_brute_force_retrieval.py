@@ -57,3 +57,26 @@ def test_wrong_candidate_shape_is_refused():
     layer.build((None, 2))
     with pytest.raises(ValueError, match=r"`candidates` must have shape \(4, 2\)"):
         layer.set_candidates(np.ones((3, 2)))
+
+
+def test_blocked_top_k_equals_argsort(rng):
+    candidates = rng.normal(size=(40, 8)).astype("float32")  # Six blocks of 6 and a tail of 4.
+    queries = rng.normal(size=(5, 8)).astype("float32")
+    scores, ids = BruteForceRetrieval(40, 8, k=4, candidates=candidates, block_size=6)(queries)
+    expected = np.argsort(-(queries @ candidates.T), axis=1)[:, :4]
+    np.testing.assert_array_equal(to_numpy(ids), expected)
+    np.testing.assert_allclose(to_numpy(scores), np.take_along_axis(queries @ candidates.T, expected, 1), rtol=1e-5)
+
+
+def test_blocked_search_inside_a_compiled_model_equals_argsort(rng):
+    candidates = rng.normal(size=(30, 4)).astype("float32")
+    queries = rng.normal(size=(6, 4)).astype("float32")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, BruteForceRetrieval(30, 4, k=3, candidates=candidates, block_size=7)(inputs)[1])
+    ids = model.predict(queries, batch_size=3, verbose=0)  # jit-compiled on JAX and TensorFlow.
+    np.testing.assert_array_equal(ids, np.argsort(-(queries @ candidates.T), axis=1)[:, :3])
+
+
+def test_zero_block_size_is_refused():
+    with pytest.raises(ValueError, match="`block_size` must be a positive integer. Received: block_size=0"):
+        BruteForceRetrieval(4, 2, k=1, block_size=0)

@@ -12,7 +12,10 @@ class BruteForceRetrieval(keras.layers.Layer):
 
     The candidates live in a non-trainable `(num_candidates, dim)` weight
     (saved with the model); scores are float32 inner products, or cosines
-    with `metric="cosine"`. Equal scores keep the backend's `top_k` order.
+    with `metric="cosine"`. Candidates are scored `block_size` at a time and
+    merged into a running top k (a loop inside the graph, under jit too), so
+    memory holds `(batch, block_size)` scores, however many candidates there
+    are. Equal scores keep the backend's `top_k` order.
 
     Args:
         num_candidates: number of candidate rows.
@@ -20,6 +23,7 @@ class BruteForceRetrieval(keras.layers.Layer):
         k: neighbours returned per query.
         metric: `"inner_product"` or `"cosine"`.
         candidates: optional `(num_candidates, dim)` initial values (else zeros; `set_candidates` later).
+        block_size: candidates scored per step (raised to `k` when smaller).
         **kwargs: `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -37,7 +41,9 @@ class BruteForceRetrieval(keras.layers.Layer):
     [[1]]
     """
 
-    def __init__(self, num_candidates, dim, k=10, metric="inner_product", candidates=None, **kwargs):
+    def __init__(
+        self, num_candidates, dim, k=10, metric="inner_product", candidates=None, block_size=32768, **kwargs
+    ):
         super().__init__(**kwargs)
         self.num_candidates = check_positive_int("num_candidates", num_candidates)
         self.dim = check_positive_int("dim", dim)
@@ -47,6 +53,7 @@ class BruteForceRetrieval(keras.layers.Layer):
                 f"`k` must be at most num_candidates={self.num_candidates}. Received: k={self.k}."
             )
         self.metric = check_choice("metric", metric, ("inner_product", "cosine"))
+        self.block_size = check_positive_int("block_size", block_size)
         self._initial_candidates = candidates
 
     def build(self, queries_shape=None):
@@ -77,8 +84,31 @@ class BruteForceRetrieval(keras.layers.Layer):
         queries = ops.cast(queries, "float32")
         if self.metric == "cosine":
             queries = _unit(queries)
-        scores = ops.matmul(queries, ops.transpose(self.candidates))  # (batch, num_candidates)
-        return ops.top_k(scores, self.k)
+        block = max(self.block_size, self.k)
+        full_blocks = self.num_candidates // block
+        if full_blocks <= 1:  # One product over every candidate.
+            scores, ids = ops.top_k(ops.matmul(queries, ops.transpose(self.candidates)), self.k)
+            return scores, ops.cast(ids, "int32")
+
+        table = ops.convert_to_tensor(self.candidates)
+
+        def block_scores(start, rows):
+            """`(batch, rows)` scores of candidates `start:start + rows` and their ids."""
+            scores = ops.matmul(queries, ops.transpose(ops.slice(table, (start, 0), (rows, self.dim))))
+            ids = ops.arange(rows, dtype="int32") + ops.cast(start, "int32")
+            return scores, ops.broadcast_to(ids, ops.shape(scores))
+
+        def merged(best, start, rows):
+            # Earlier candidates come first, so ties go to them where the backend's top_k is stable.
+            scores, ids = block_scores(start, rows)
+            scores, order = ops.top_k(ops.concatenate([best[0], scores], axis=1), self.k)
+            return scores, ops.take_along_axis(ops.concatenate([best[1], ids], axis=1), order, axis=1)
+
+        scores, ids = ops.top_k(block_scores(0, block)[0], self.k)  # The first block's positions are its ids.
+        best = (scores, ops.cast(ids, "int32"))
+        best = ops.fori_loop(1, full_blocks, lambda i, best: merged(best, i * block, block), best)
+        tail = self.num_candidates - full_blocks * block
+        return merged(best, full_blocks * block, tail) if tail else best
 
     def compute_output_shape(self, queries_shape):
         return (queries_shape[0], self.k), (queries_shape[0], self.k)
@@ -90,6 +120,7 @@ class BruteForceRetrieval(keras.layers.Layer):
             "dim": self.dim,
             "k": self.k,
             "metric": self.metric,
+            "block_size": self.block_size,
         }
 
 
