@@ -170,7 +170,7 @@ def main():
     parser.add_argument("--corpus", default=None, help="one-sentence-per-line corpus file")
     parser.add_argument("--words", type=int, default=7_000_000, help="gcide words to use")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=256)
     args = parser.parse_args()
     from gensim.test.utils import datapath
 

@@ -280,7 +280,7 @@ def test_bad_arguments_are_refused_naming_them(arguments, message):
 
 
 def test_sentences_and_corpus_file_together_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="Exactly one of `sentences`"):
+    with pytest.raises(ValueError, match="exactly one of `sentences`"):
         GloVe([["a", "b"]], corpus_file=str(tmp_path / "c.txt"), min_count=1, verbose=0)
 
 

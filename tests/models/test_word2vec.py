@@ -15,6 +15,7 @@ from embed_testing import to_numpy
 from keras_embed.losses import hierarchical_softmax_loss
 from keras_embed.losses import negative_sampling_loss
 from keras_embed.models import Word2Vec
+from keras_embed.models import _corpus
 from keras_embed.models import _word_corpus
 from keras_embed.ops.alias_sampling import draw_from_alias_table
 from keras_embed.ops.huffman import huffman_tree
@@ -259,6 +260,31 @@ def test_one_training_step_is_word2vec_cs_update(sg, cbow_mean):
     np.testing.assert_allclose(to_numpy(model.input_embeddings), expected_syn0, rtol=1e-5, atol=1e-7)
 
 
+def test_a_block_of_steps_updates_the_tables_as_the_steps_one_by_one(rng):
+    # The block runs in one compiled loop on JAX; the steps one by one are the portable path.
+    words = [f"w{i}" for i in range(12)]
+    one_by_one, blocked = (Word2Vec(vector_size=4, sg=1, negative=3, hs=1, vocabulary=words,
+                                    word_counts=list(range(30, 18, -1)), seed=5) for _ in range(2))
+    inputs = rng.integers(0, 12, (3, 8, 1))
+    outputs = rng.integers(-1, 12, (3, 8))
+    alphas = np.array([0.05, 0.04, 0.03])
+    step = one_by_one._compiled_step()
+    losses = [float(to_numpy(step(inputs[k], outputs[k], alphas[k]))) for k in range(3)]
+    loss = float(to_numpy(blocked._compiled_block()(inputs, outputs, alphas)))
+    assert loss == pytest.approx(sum(losses), rel=1e-5)
+    for name in ("input_embeddings", "output_embeddings", "node_embeddings"):
+        np.testing.assert_allclose(to_numpy(getattr(blocked, name)),
+                                   to_numpy(getattr(one_by_one, name)), rtol=1e-5, atol=1e-7)
+
+
+def test_blocks_fill_the_last_block_with_empty_batches():
+    batches = [(np.full((2, 1), k), np.full(2, k), 10 * k) for k in range(3)]
+    stacked = list(_word_corpus.blocks(iter(batches), 2))
+    assert [block[0].shape for block in stacked] == [(2, 2, 1), (2, 2, 1)]
+    np.testing.assert_array_equal(stacked[1][1], [[2, 2], [-1, -1]])
+    np.testing.assert_array_equal(stacked[1][2], [20, 20])
+
+
 @pytest.mark.parametrize("settings", [
     {"sg": 1, "negative": 5},
     {"sg": 0, "negative": 5},
@@ -280,10 +306,22 @@ def test_corpus_file_reads_as_the_same_sentences(tmp_path, rng):
     from_list = Word2Vec(min_count=1)
     from_list.build_vocab(sentences)
     assert from_file.vocabulary == from_list.vocabulary
-    file_ids = _word_corpus.encode_corpus(_word_corpus.LineCorpus(str(path)), from_file._index)
-    list_ids = _word_corpus.encode_corpus(sentences, from_list._index)
+    file_ids = _word_corpus.encode_corpus(_corpus.corpus_of(None, str(path)), from_file._index)
+    list_ids = _word_corpus.encode_corpus(_corpus.corpus_of(sentences, None), from_list._index)
     for got, expected in zip(file_ids, list_ids):
         np.testing.assert_array_equal(got, expected)
+
+
+def test_corpus_cuts_long_sentences_unless_kept_whole():
+    sentence = [f"t{i}" for i in range(7)]
+    cut = list(_corpus.corpus_of([sentence], None, max_sentence_length=3))
+    assert cut == [sentence[:3], sentence[3:6], sentence[6:]]
+    assert list(_corpus.corpus_of([sentence], None, max_sentence_length=None)) == [sentence]
+
+
+def test_one_pass_corpus_takes_an_iterator():
+    corpus = _corpus.corpus_of(iter([["a", "b"], ("c",)]), None, reiterable=False)
+    assert list(corpus) == [["a", "b"], ["c"]]
 
 
 def test_train_reports_loss_and_words_per_second(rng):

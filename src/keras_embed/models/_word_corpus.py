@@ -17,77 +17,19 @@ The rules are word2vec's as gensim 4 applies them (Mikolov et al., 2013):
 """
 
 import collections
-import os
 
 import numpy as np
 
 from keras_embed._validation import describe
 
-MAX_SENTENCE_LENGTH = 10_000
 # Raw tokens per corpus chunk: gensim's job size, so the learning rate steps as often.
 CHUNK_TOKENS = 10_000
 
 
-class LineCorpus:
-    """Sentences of a text file, one per line, tokens split on whitespace (re-iterable)."""
-
-    def __init__(self, path):
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise ValueError(
-                f"`corpus_file` must be the path of a text file with one sentence per line. "
-                f"Received: corpus_file={describe(path)}, which is not a file."
-            )
-        self.path = path
-
-    def __iter__(self):
-        with open(self.path, encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                tokens = line.split()
-                for start in range(0, len(tokens), MAX_SENTENCE_LENGTH):
-                    yield tokens[start : start + MAX_SENTENCE_LENGTH]
-
-
-def corpus_of(sentences, corpus_file):
-    """The re-iterable corpus given by exactly one of `sentences` and `corpus_file`."""
-    if (sentences is None) == (corpus_file is None):
-        raise ValueError(
-            "Pass exactly one of `sentences` (an iterable of token lists) and `corpus_file` "
-            f"(a one-sentence-per-line text file). Received: sentences={describe(sentences)}, "
-            f"corpus_file={describe(corpus_file)}."
-        )
-    if corpus_file is not None:
-        return LineCorpus(corpus_file)
-    if isinstance(sentences, (str, bytes)) or not hasattr(sentences, "__iter__"):
-        raise ValueError(
-            "`sentences` must be an iterable of token lists, e.g. [['a', 'cat'], ['a', 'dog']]. "
-            f"Received: sentences={describe(sentences)}."
-        )
-    if iter(sentences) is sentences:
-        raise ValueError(
-            "`sentences` must be re-iterable (a list, or an object whose `__iter__` starts "
-            "over): the vocabulary is counted in one pass and the words read in another. "
-            f"Received: sentences={describe(sentences)}, an iterator that one pass uses up."
-        )
-    return sentences
-
-
-def _checked_sentences(corpus):
-    for position, sentence in enumerate(corpus):
-        if isinstance(sentence, (str, bytes)) or not hasattr(sentence, "__iter__"):
-            raise ValueError(
-                "`sentences` must hold token lists (each sentence a list of strings). "
-                f"Received: sentence {position} = {describe(sentence)}."
-            )
-        sentence = list(sentence)
-        for start in range(0, max(len(sentence), 1), MAX_SENTENCE_LENGTH):
-            yield sentence[start : start + MAX_SENTENCE_LENGTH]
-
-
 def count_words(corpus):
-    """`{word: count}` in order of first appearance."""
+    """`{word: count}` of a corpus' `Sentences`, in order of first appearance."""
     counts = collections.Counter()
-    for sentence in _checked_sentences(corpus):
+    for sentence in corpus:
         counts.update(sentence)
     return counts
 
@@ -113,7 +55,7 @@ def vocabulary_of(counts, min_count):
 def encode_corpus(corpus, index):
     """`(ids, sentence_ends)`: every in-vocabulary token as an int32 id, and where sentences end."""
     ids, ends, total = [], [], 0
-    for sentence in _checked_sentences(corpus):
+    for sentence in corpus:
         encoded = [index[token] for token in sentence if token in index]
         if encoded:
             ids.extend(encoded)
@@ -132,8 +74,8 @@ def keep_probabilities(counts, sample):
 
 
 def learning_rate(alpha, min_alpha, progress):
-    """gensim's linear decay: `alpha` at `progress` 0 (of all epochs) to `min_alpha` at 1."""
-    return max(min_alpha, alpha - (alpha - min_alpha) * progress)
+    """gensim's linear decay: `alpha` at `progress` 0 (of all epochs) to `min_alpha` at 1 (numbers or arrays)."""
+    return np.maximum(min_alpha, alpha - (alpha - min_alpha) * progress)
 
 
 def _chunk_bounds(sentence_ends, total):
@@ -226,3 +168,26 @@ def batches(examples, batch_size, width):
             np.concatenate([pending_outputs, np.full(padding, -1, dtype=np.int32)]),
             pending_done,
         )
+
+
+def blocks(batches_of_examples, steps):
+    """`steps` batches at a time: `(inputs (steps, batch, c), outputs (steps, batch), tokens_done (steps,))`.
+
+    The last block is filled up with empty batches (outputs -1), which change
+    nothing, so that every block has one shape and compiles once.
+    """
+    pending = []
+    for batch in batches_of_examples:
+        pending.append(batch)
+        if len(pending) == steps:
+            yield _stacked(pending)
+            pending = []
+    if pending:
+        inputs, outputs, done = pending[-1]
+        empty = (np.full_like(inputs, -1), np.full_like(outputs, -1), done)
+        yield _stacked(pending + [empty] * (steps - len(pending)))
+
+
+def _stacked(batches_of_examples):
+    inputs, outputs, done = zip(*batches_of_examples)
+    return np.stack(inputs), np.stack(outputs), np.asarray(done, dtype=np.float64)

@@ -83,7 +83,7 @@ def _add_word_vector_parsers(kinds):
             ("sg", int, 0), ("hs", int, 0), ("negative", int, 5), ("ns-exponent", float, 0.75),
             ("cbow-mean", int, 1), ("sample", float, 1e-3), ("alpha", float, 0.025),
             ("min-alpha", float, 0.0001), ("epochs", int, 5), ("seed", int, 1),
-            ("batch-size", int, 1024),
+            ("batch-size", int, 256),
         ) + ((("min-n", int, 3), ("max-n", int, 6), ("bucket", int, 2_000_000))
              if name == "fasttext" else ()):
             parser.add_argument(f"--{option}", type=kind, default=default,

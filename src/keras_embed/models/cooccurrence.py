@@ -39,34 +39,8 @@ int32 `(nnz,)`; `counts` float64 `(nnz,)` are the weighted counts `X_ij > 0`.
 """
 
 
-def read_corpus_file(corpus_file):
-    """Sentences of a text file: one per line, tokens split on whitespace (UTF-8)."""
-    with open(corpus_file, encoding="utf-8") as stream:
-        for line in stream:
-            yield line.split()
-
-
-def corpus_sentences(sentences, corpus_file):
-    """The one corpus given: an iterable of token lists, or a file of one sentence per line."""
-    if (sentences is None) == (corpus_file is None):
-        raise ValueError(
-            "Exactly one of `sentences` (an iterable of token lists) and `corpus_file` (a "
-            "text file, one sentence per line) must be given. Received: "
-            f"sentences={'None' if sentences is None else type(sentences).__name__}, "
-            f"corpus_file={corpus_file!r}."
-        )
-    if corpus_file is not None:
-        return read_corpus_file(corpus_file)
-    if isinstance(sentences, (str, bytes)) or not hasattr(sentences, "__iter__"):
-        raise ValueError(
-            "`sentences` must be an iterable of token lists, e.g. [['a', 'b'], ['c']]. "
-            f"Received: sentences={describe(sentences)[:120]}."
-        )
-    return sentences
-
-
 class TokenizedCorpus:
-    """A corpus read once: every token as a provisional id, and where sentences end.
+    """A corpus (`_corpus.Sentences`) read once: every token as a provisional id, and where sentences end.
 
     Attributes:
         words: list of distinct words, in order of first appearance.
@@ -78,12 +52,7 @@ class TokenizedCorpus:
     def __init__(self, sentences):
         provisional = {}
         chunks, ends, total = [], [], 0
-        for position, sentence in enumerate(sentences):
-            if isinstance(sentence, (str, bytes)) or not hasattr(sentence, "__iter__"):
-                raise ValueError(
-                    "`sentences` must hold token lists; sentence "
-                    f"{position} is {describe(sentence)[:120]}."
-                )
+        for sentence in sentences:
             ids = [provisional.setdefault(token, len(provisional)) for token in sentence]
             chunks.append(np.asarray(ids, dtype=np.int32))
             total += len(ids)

@@ -16,17 +16,30 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import check_word_list
 from keras_embed._validation import describe
 from keras_embed.layers import Embedding
+from keras_embed.models._corpus import corpus_of
+from keras_embed.models._model_config import constructor_config
 from keras_embed.models.cooccurrence import Cooccurrences
 from keras_embed.models.cooccurrence import TokenizedCorpus
 from keras_embed.models.cooccurrence import build_vocabulary
 from keras_embed.models.cooccurrence import corpus_cooccurrences
-from keras_embed.models.cooccurrence import corpus_sentences
 from keras_embed.ops._backend import take
 from keras_embed.optimizers import Adagrad
 from keras_embed.optimizers.row_sparse_optimizer import write_rows
 from keras_embed.vectors import Vectors
 
 VECTOR_KINDS = ("sum", "word", "context")
+
+
+# Constructor arguments kept in the config.
+_CONFIG_ARGUMENTS = (
+    "vocabulary", "vector_size", "window", "min_count", "max_vocab", "symmetric",
+    "distance_weighting", "x_max", "alpha", "learning_rate", "epochs", "batch_size", "seed",
+)
+
+
+def _one_pass_corpus(sentences, corpus_file):
+    """GloVe reads its corpus once, each sentence (line) a whole document as in `glove.c`."""
+    return corpus_of(sentences, corpus_file, reiterable=False, max_sentence_length=None)
 
 
 def glove_weighting(counts, x_max=100.0, alpha=0.75):
@@ -368,7 +381,7 @@ class GloVe(keras.Model):
                 "This GloVe model already has a vocabulary of "
                 f"{len(self.vocabulary)} words; build a new model for a new vocabulary."
             )
-        corpus = TokenizedCorpus(corpus_sentences(sentences, corpus_file))
+        corpus = TokenizedCorpus(_one_pass_corpus(sentences, corpus_file))
         vocabulary, self.word_counts = build_vocabulary(
             corpus.words, corpus.counts, self.min_count, self.max_vocab
         )
@@ -378,7 +391,7 @@ class GloVe(keras.Model):
     def count_cooccurrences(self, sentences=None, corpus_file=None, corpus=None):
         """The corpus' `Cooccurrences` over this model's vocabulary (kept as `.cooccurrences`)."""
         if corpus is None:
-            corpus = TokenizedCorpus(corpus_sentences(sentences, corpus_file))
+            corpus = TokenizedCorpus(_one_pass_corpus(sentences, corpus_file))
         self.cooccurrences = corpus_cooccurrences(
             corpus, self.vocabulary, self.window, self.symmetric, self.distance_weighting
         )
@@ -477,22 +490,4 @@ class GloVe(keras.Model):
         self._wv = None
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vocabulary": self.vocabulary,
-                "vector_size": self.vector_size,
-                "window": self.window,
-                "min_count": self.min_count,
-                "max_vocab": self.max_vocab,
-                "symmetric": self.symmetric,
-                "distance_weighting": self.distance_weighting,
-                "x_max": self.x_max,
-                "alpha": self.alpha,
-                "learning_rate": self.learning_rate,
-                "epochs": self.epochs,
-                "batch_size": self.batch_size,
-                "seed": self.seed,
-            }
-        )
-        return config
+        return {**super().get_config(), **constructor_config(self, _CONFIG_ARGUMENTS)}

@@ -12,7 +12,9 @@ from keras_embed._validation import check_positive_int
 from keras_embed._validation import describe
 from keras_embed._validation import is_integer
 from keras_embed.losses.alias_sampler import AliasSampler
+from keras_embed.models import _corpus
 from keras_embed.models import _word_corpus
+from keras_embed.models._model_config import constructor_config
 from keras_embed.ops import _backend
 from keras_embed.ops._ids import integer_ids
 from keras_embed.ops.alias_sampling import draw_from_alias_table
@@ -21,8 +23,18 @@ from keras_embed.ops.logistic_targets import logistic_target_gradients
 from keras_embed.ops.lookup import lookup_rows
 from keras_embed.ops.lookup import table_rows
 
-# Steps between two readings of the loss (each reading waits for the device).
-_STEPS_PER_REPORT = 32
+# Steps per compiled call (one dispatch on JAX), and calls between two readings of the loss
+# (each reading waits for the device).
+_STEPS_PER_BLOCK = 32
+_BLOCKS_PER_REPORT = 4
+
+
+# Constructor arguments kept in the config, the vocabulary with its counts last.
+_CONFIG_ARGUMENTS = (
+    "vector_size", "alpha", "window", "min_count", "sample", "seed", "workers", "min_alpha", "sg",
+    "hs", "negative", "ns_exponent", "cbow_mean", "epochs", "shrink_windows", "batch_size",
+    "vocabulary", "word_counts",
+)
 
 
 def _check_flag(name, value):
@@ -79,7 +91,7 @@ class Word2Vec(keras.Model):
             Defaults to 1.
         epochs: passes over the corpus. Defaults to 5.
         shrink_windows: draw a reduced window for each word. Defaults to True.
-        batch_size: examples per training step. Defaults to 1024.
+        batch_size: examples per training step. Defaults to 256.
         vocabulary: optional list of the words (most frequent first), with
             `word_counts`; set by `build_vocab` and kept in the config.
         word_counts: optional list of the words' counts in the corpus.
@@ -121,7 +133,7 @@ class Word2Vec(keras.Model):
         cbow_mean=1,
         epochs=5,
         shrink_windows=True,
-        batch_size=1024,
+        batch_size=256,
         vocabulary=None,
         word_counts=None,
         verbose=1,
@@ -167,7 +179,7 @@ class Word2Vec(keras.Model):
             raise ValueError(
                 "This model's vocabulary is already built; create a new model for another corpus."
             )
-        corpus = _word_corpus.corpus_of(sentences, corpus_file)
+        corpus = _corpus.corpus_of(sentences, corpus_file)
         words, counts = _word_corpus.vocabulary_of(_word_corpus.count_words(corpus), self.min_count)
         self._set_vocabulary(words, counts)
 
@@ -315,13 +327,15 @@ class Word2Vec(keras.Model):
 
         return step
 
+    def _step_variables(self):
+        return [self.input_embeddings, self._seed_generator.state] + [
+            table for table in (self.output_embeddings, self.node_embeddings) if table is not None
+        ]
+
     def _compiled_step(self):
         """`step(inputs, outputs, alpha) -> summed loss` on numpy batches, compiled for the backend."""
         tables = self._training_tables()
-        variables = [self.input_embeddings, self._seed_generator.state] + [
-            table for table in (self.output_embeddings, self.node_embeddings) if table is not None
-        ]
-        compiled = _backend.compile_variable_updates(self._training_step(), variables)
+        compiled = _backend.compile_variable_updates(self._training_step(), self._step_variables())
 
         def step(inputs, outputs, alpha):
             return compiled(
@@ -332,6 +346,18 @@ class Word2Vec(keras.Model):
             )
 
         return step
+
+    def _compiled_block(self):
+        """`run(inputs (s, batch, c), outputs (s, batch), alphas (s,)) -> summed loss`: `s` steps in order."""
+        tables = self._training_tables()
+        compiled = _backend.compile_variable_update_loop(self._training_step(), self._step_variables())
+
+        def run(inputs, outputs, alphas):
+            blocks = (np.asarray(inputs, dtype=np.int32), np.asarray(outputs, dtype=np.int32),
+                      np.asarray(alphas, dtype=np.float32))
+            return compiled(blocks, tables)
+
+        return run
 
     def train(self, sentences=None, corpus_file=None, epochs=None, verbose=1):
         """Train on a corpus (the one the vocabulary came from, or another).
@@ -353,13 +379,13 @@ class Word2Vec(keras.Model):
             raise ValueError("Call `build_vocab` (or pass a corpus to the constructor) before `train`.")
         epochs = self.epochs if epochs is None else check_positive_int("epochs", epochs)
         verbose = check_integer("verbose", verbose, minimum=0, maximum=2)
-        corpus = _word_corpus.corpus_of(sentences, corpus_file)
+        corpus = _corpus.corpus_of(sentences, corpus_file)
         ids, sentence_ends = _word_corpus.encode_corpus(corpus, self._index)
         if not ids.size:
             raise ValueError(
                 "The corpus holds no word of the model's vocabulary, so there is nothing to train on."
             )
-        step = self._compiled_step()
+        run_block = self._compiled_block()
         keep = _word_corpus.keep_probabilities(self.word_counts, self.sample)
         rng = np.random.default_rng(self.seed)
         width = 1 if self.sg else 2 * self.window
@@ -372,18 +398,20 @@ class Word2Vec(keras.Model):
             examples = _word_corpus.epoch_examples(
                 ids, sentence_ends, keep, self.window, not self.sg, rng, self.shrink_windows
             )
+            batches = _word_corpus.batches(examples, self.batch_size, width)
             pending, loss_sum, example_count = [], 0.0, 0
-            for inputs, outputs, done in _word_corpus.batches(examples, self.batch_size, width):
-                alpha = _word_corpus.learning_rate(
+            for inputs, outputs, done in _word_corpus.blocks(batches, _STEPS_PER_BLOCK):
+                alphas = _word_corpus.learning_rate(
                     self.alpha, self.min_alpha, (epoch + done / ids.size) / epochs
                 )
-                pending.append(step(inputs, outputs, alpha))
+                pending.append(run_block(inputs, outputs, alphas))
                 example_count += int(np.count_nonzero(outputs >= 0))
-                if len(pending) == _STEPS_PER_REPORT:
-                    loss_sum += float(sum(float(ops.convert_to_numpy(x)) for x in pending))
-                    pending = []
+                if len(pending) == 2 * _BLOCKS_PER_REPORT:
+                    # Read the older half only, so that the device still has blocks queued.
+                    ready, pending = pending[:_BLOCKS_PER_REPORT], pending[_BLOCKS_PER_REPORT:]
+                    loss_sum += float(sum(float(ops.convert_to_numpy(x)) for x in ready))
                     seconds = time.perf_counter() - start
-                    words = epoch * ids.size + done
+                    words = epoch * ids.size + int(done[-1])
                     progress.update(words, [("loss", loss_sum / max(example_count, 1)),
                                             ("words/s", words / seconds)])
             loss_sum += float(sum(float(ops.convert_to_numpy(x)) for x in pending))
@@ -430,27 +458,4 @@ class Word2Vec(keras.Model):
         self._vectors = None
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "vector_size": self.vector_size,
-                "alpha": self.alpha,
-                "window": self.window,
-                "min_count": self.min_count,
-                "sample": self.sample,
-                "seed": self.seed,
-                "workers": self.workers,
-                "min_alpha": self.min_alpha,
-                "sg": self.sg,
-                "hs": self.hs,
-                "negative": self.negative,
-                "ns_exponent": self.ns_exponent,
-                "cbow_mean": self.cbow_mean,
-                "epochs": self.epochs,
-                "shrink_windows": self.shrink_windows,
-                "batch_size": self.batch_size,
-                "vocabulary": self.vocabulary,
-                "word_counts": None if self.word_counts is None else self.word_counts.tolist(),
-            }
-        )
-        return config
+        return {**super().get_config(), **constructor_config(self, _CONFIG_ARGUMENTS)}

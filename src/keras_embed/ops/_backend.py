@@ -236,7 +236,8 @@ def scatter_add_rows(variable, ids, rows):
     backend = keras.config.backend()
     rows = ops.cast(rows, variable.dtype)
     if backend == "jax":
-        variable.assign(variable.value.at[ids].add(rows))
+        # The ids are in range by contract; without bounds checks XLA's CPU scatter runs about twice as fast.
+        variable.assign(variable.value.at[ids].add(rows, mode="promise_in_bounds"))
     elif backend == "tensorflow":
         import tensorflow as tf
 
@@ -291,3 +292,50 @@ def compile_variable_updates(function, variables):
 
         return run
     return function
+
+
+def compile_variable_update_loop(function, variables):
+    """`run(blocks, *constants)`: `function(*block_slices, *constants)` for each slice in order.
+
+    `function` reads and assigns `variables` and returns a scalar; `blocks` is
+    a tuple of numpy arrays of one leading length `s`, and step `k` gets each
+    one's row `k` as a tensor. JAX: the `s` steps run in one `jax.jit` of a `fori_loop`, the
+    variables' buffers donated, which spares `s - 1` dispatches and variable
+    write-backs. Elsewhere: `compile_variable_updates`' step called `s` times.
+
+    Returns:
+        A callable whose result is the sum of the `s` outputs; after each call
+        the variables hold their new values.
+    """
+    if keras.config.backend() != "jax":
+        step = compile_variable_updates(function, variables)
+
+        def run_steps(blocks, *constants):
+            total = 0.0
+            for k in range(len(blocks[0])):
+                total = total + step(*(ops.convert_to_tensor(block[k]) for block in blocks), *constants)
+            return total
+
+        return run_steps
+    import jax
+    import jax.numpy as jnp
+
+    def stateless_loop(values, blocks, *constants):
+        def body(k, carry):
+            values, total = carry
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+                output = function(*(block[k] for block in blocks), *constants)
+            return [scope.get_current_value(v) for v in variables], total + output
+
+        return jax.lax.fori_loop(0, blocks[0].shape[0], body, (values, jnp.float32(0.0)))
+
+    jitted = jax.jit(stateless_loop, donate_argnums=0)
+
+    def run(blocks, *constants):
+        blocks = tuple(jnp.asarray(block) for block in blocks)
+        values, total = jitted([v.value for v in variables], blocks, *constants)
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        return total
+
+    return run
