@@ -97,6 +97,18 @@ def test_scores_equal_the_papers_formulas(interaction, p_norm, rng):
     np.testing.assert_allclose(to_numpy(model(triples)), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("interaction, p_norm", [("transe", 1), ("rotate", 2)])
+def test_default_distance_norm_is_l1_for_transe_and_l2_for_rotate(interaction, p_norm, rng):
+    model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction)
+    triples = random_graph(rng)
+    entities, relations = tables(model)
+    expected = numpy_score(
+        interaction, entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]],
+        p_norm,
+    )
+    np.testing.assert_allclose(to_numpy(model(triples)), expected, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("interaction", INTERACTIONS)
 def test_scores_of_every_candidate_tail_and_head_equal_scores_of_the_triples(interaction):
     model = KnowledgeGraphEmbedding(7, 2, 4, interaction=interaction)
@@ -133,7 +145,8 @@ def test_scores_are_float32_and_close_to_float32_scores_under_each_policy(
     scores = model(triples)
     assert keras.backend.standardize_dtype(scores.dtype) == "float32"
     expected = numpy_score(
-        interaction, entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]]
+        interaction, entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]],
+        model.p_norm,
     )
     tolerance = 1e-5 if dtype_policy == "float32" else 0.05
     np.testing.assert_allclose(to_numpy(scores), expected, rtol=tolerance, atol=tolerance)

@@ -44,8 +44,8 @@ def add_subparser(subparsers):
                     help="default: nssa for rotate, softplus for distmult/complex, margin for transe")
     kg.add_argument("--margin", type=float, default=None,
                     help="margin of the margin (default 1) or nssa (default 9) loss")
-    kg.add_argument("--p-norm", type=int, default=1, choices=(1, 2),
-                    help="distance norm of transe/rotate (default 1)")
+    kg.add_argument("--p-norm", type=int, default=None, choices=(1, 2),
+                    help="distance norm of transe/rotate (default 1 for transe, 2 for rotate)")
     kg.add_argument("--unit-norm", dest="unit_norm", action="store_true", default=None,
                     help="keep entity vectors at unit L2 norm (default for transe, distmult, "
                     "complex)")
