@@ -4,10 +4,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-if "PYTEST_XDIST_WORKER" in os.environ:
-    # One OpenMP thread per xdist worker: `-n auto` already runs one worker per core, and
-    # torch's OpenMP threads on top spin while they wait for each other, which made the torch
-    # suite up to four times slower on 2 cores. (JAX and TensorFlow measured the same either way.)
+if "PYTEST_XDIST_WORKER" in os.environ and os.environ["KERAS_BACKEND"] == "torch":
+    # One OpenMP thread per torch xdist worker: `-n auto` already runs one worker per core,
+    # and torch's OpenMP threads on top spin while they wait for each other, which made the
+    # torch suite up to four times slower on 2 cores. (The JAX suite was slower with it.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
 
