@@ -84,10 +84,7 @@ def value_and_grads(function, *arrays):
 # --- scores -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("p_norm", [1, 2])
-@pytest.mark.parametrize("interaction", INTERACTIONS)
-def test_scores_equal_the_papers_formulas(interaction, p_norm, rng):
-    model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction, p_norm=p_norm)
+def assert_scores_follow_formula(model, interaction, p_norm, rng):
     triples = random_graph(rng)
     entities, relations = tables(model)
     expected = numpy_score(
@@ -95,18 +92,19 @@ def test_scores_equal_the_papers_formulas(interaction, p_norm, rng):
         p_norm,
     )
     np.testing.assert_allclose(to_numpy(model(triples)), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("p_norm", [1, 2])
+@pytest.mark.parametrize("interaction", INTERACTIONS)
+def test_scores_equal_the_papers_formulas(interaction, p_norm, rng):
+    model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction, p_norm=p_norm)
+    assert_scores_follow_formula(model, interaction, p_norm, rng)
 
 
 @pytest.mark.parametrize("interaction, p_norm", [("transe", 1), ("rotate", 2)])
 def test_default_distance_norm_is_l1_for_transe_and_l2_for_rotate(interaction, p_norm, rng):
     model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction)
-    triples = random_graph(rng)
-    entities, relations = tables(model)
-    expected = numpy_score(
-        interaction, entities[triples[:, 0]], relations[triples[:, 1]], entities[triples[:, 2]],
-        p_norm,
-    )
-    np.testing.assert_allclose(to_numpy(model(triples)), expected, rtol=1e-5, atol=1e-5)
+    assert_scores_follow_formula(model, interaction, p_norm, rng)
 
 
 @pytest.mark.parametrize("interaction", INTERACTIONS)
