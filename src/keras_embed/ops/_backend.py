@@ -265,20 +265,7 @@ def compile_variable_updates(function, variables):
     if backend == "jax":
         import jax
 
-        def stateless(values, *args):
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
-                outputs = function(*args)
-            return [scope.get_current_value(v) for v in variables], outputs
-
-        jitted = jax.jit(stateless, donate_argnums=0)
-
-        def run(*args):
-            values, outputs = jitted([v.value for v in variables], *args)
-            for variable, value in zip(variables, values):
-                variable.assign(value)
-            return outputs
-
-        return run
+        return _run_donating(jax.jit(_stateless(function, variables), donate_argnums=0), variables)
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -320,22 +307,42 @@ def compile_variable_update_loop(function, variables):
     import jax
     import jax.numpy as jnp
 
+    step = _stateless(function, variables)
+
     def stateless_loop(values, blocks, *constants):
         def body(k, carry):
             values, total = carry
-            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
-                output = function(*(block[k] for block in blocks), *constants)
-            return [scope.get_current_value(v) for v in variables], total + output
+            values, output = step(values, *(block[k] for block in blocks), *constants)
+            return values, total + output
 
         return jax.lax.fori_loop(0, blocks[0].shape[0], body, (values, jnp.float32(0.0)))
 
-    jitted = jax.jit(stateless_loop, donate_argnums=0)
+    run_loop = _run_donating(jax.jit(stateless_loop, donate_argnums=0), variables)
 
     def run(blocks, *constants):
-        blocks = tuple(jnp.asarray(block) for block in blocks)
-        values, total = jitted([v.value for v in variables], blocks, *constants)
+        return run_loop(tuple(jnp.asarray(block) for block in blocks), *constants)
+
+    return run
+
+
+def _stateless(function, variables):
+    """`(values, *args) -> (new values, outputs)`: `function` run on `values` for `variables` (JAX)."""
+
+    def stateless(values, *args):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+            outputs = function(*args)
+        return [scope.get_current_value(v) for v in variables], outputs
+
+    return stateless
+
+
+def _run_donating(jitted, variables):
+    """`run(*args)`: `jitted(values, *args)` on the variables' buffers, the new values assigned back."""
+
+    def run(*args):
+        values, outputs = jitted([v.value for v in variables], *args)
         for variable, value in zip(variables, values):
             variable.assign(value)
-        return total
+        return outputs
 
     return run
