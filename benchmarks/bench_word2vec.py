@@ -23,7 +23,7 @@ at `alpha - (alpha - min_alpha) (epochs - 1 + 1/workers) / epochs` (0.0063 for 2
 epochs and 2 workers, 0.0026 for 5) instead of `min_alpha`.
 
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_word2vec.py [--quick] [--configs sg_ns,cbow_ns]
-        [--gensim-input file,sentences]
+        [--epochs 2] [--gensim-input file,sentences] [--gensim-workers 2] [--min-alpha 0.0063]
 """
 
 import gzip
@@ -154,12 +154,12 @@ def scores(words, matrix, shared, benchmarks):
     return {"wordsim353": wordsim, "simlex999": simlex, "analogy": analogy}
 
 
-def train_gensim(kind, settings, path, epochs, source):
+def train_gensim(kind, settings, path, epochs, source, workers):
     """gensim trained on the file (`source="file"`, `corpus_file=`) or on its sentences in memory."""
     import gensim
 
     model_class = {"Word2Vec": gensim.models.Word2Vec, "FastText": gensim.models.FastText}[kind]
-    model = model_class(vector_size=100, min_count=5, workers=2, epochs=epochs, **settings)
+    model = model_class(vector_size=100, min_count=5, workers=workers, epochs=epochs, **settings)
     if source == "file":
         corpus = {"corpus_file": path}
     else:
@@ -189,6 +189,9 @@ def main():
     parser.add_argument("--words", type=int, default=7_000_000, help="gcide words to use")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--min-alpha", type=float, default=None,
+                        help="final learning rate of both libraries (default: theirs, 0.0001)")
+    parser.add_argument("--gensim-workers", type=int, default=2)
     parser.add_argument("--gensim-input", default="file,sentences",
                         help="how gensim reads the corpus: file (corpus_file=), sentences, or both")
     args = parser.parse_args()
@@ -212,9 +215,12 @@ def main():
         parser.error(f"--gensim-input takes {', '.join(GENSIM_INPUTS)}; received {args.gensim_input!r}")
     for name in args.configs.split(","):
         kind, settings = CONFIGS[name]
+        if args.min_alpha is not None:
+            settings = {**settings, "min_alpha": args.min_alpha}
         words, matrix, speed = train_ours(kind, settings, path, epochs, args.batch_size)
         for source in sources:
-            peer_words, peer_matrix, peer_speed = train_gensim(kind, settings, path, epochs, source)
+            peer_words, peer_matrix, peer_speed = train_gensim(kind, settings, path, epochs, source,
+                                                                args.gensim_workers)
             print_rows(f"{name}, gensim {GENSIM_INPUTS[source]}", backend, benchmarks,
                        (words, matrix, speed), (peer_words, peer_matrix, peer_speed))
         print(f"{name} done; load: {os.getloadavg()}", file=sys.stderr, flush=True)
