@@ -13,7 +13,17 @@ questions (the 30,000 most frequent words, questions with all four words in
 them), all three files from gensim's test data. Speed is corpus words read per
 second of training (vocabulary building excluded), both sides in this process.
 
+gensim reads the corpus one of two ways (`--gensim-input`, both by default), and
+they train differently. With `sentences=` (here the corpus read into memory first)
+its learning rate falls linearly from `alpha` to `min_alpha` over all epochs, as
+ours does. With `corpus_file=` each of the `workers` threads reads its own
+1/workers of the file but measures its progress against the whole corpus, so
+within an epoch the rate only falls 1/workers of the way and the last epoch ends
+at `alpha - (alpha - min_alpha) (epochs - 1 + 1/workers) / epochs` (0.0063 for 2
+epochs and 2 workers, 0.0026 for 5) instead of `min_alpha`.
+
     KERAS_BACKEND=jax .venv/bin/python benchmarks/bench_word2vec.py [--quick] [--configs sg_ns,cbow_ns]
+        [--epochs 2] [--gensim-input file,sentences] [--gensim-workers 2] [--min-alpha 0.0063]
 """
 
 import gzip
@@ -39,8 +49,11 @@ CONFIGS = {
     "sg_ns": ("Word2Vec", {"sg": 1, "hs": 0, "negative": 5}),
     "cbow_ns": ("Word2Vec", {"sg": 0, "hs": 0, "negative": 5}),
     "sg_hs": ("Word2Vec", {"sg": 1, "hs": 1, "negative": 0}),
+    "cbow_hs": ("Word2Vec", {"sg": 0, "hs": 1, "negative": 0}),
     "fasttext_sg_ns": ("FastText", {"sg": 1, "hs": 0, "negative": 5, "bucket": 200_000}),
 }
+# --gensim-input value -> how the rows name it
+GENSIM_INPUTS = {"file": "corpus_file=", "sentences": "sentences="}
 ANALOGY_VOCABULARY = 30_000
 _MARKUP = re.compile(r"\\[^\\]*\\|\[[^\]]*\]|--[A-Z][\w. ]*|\{|\}")
 _WORD = re.compile(r"[a-z]+")
@@ -141,14 +154,19 @@ def scores(words, matrix, shared, benchmarks):
     return {"wordsim353": wordsim, "simlex999": simlex, "analogy": analogy}
 
 
-def train_gensim(kind, settings, path, epochs):
+def train_gensim(kind, settings, path, epochs, source, workers):
+    """gensim trained on the file (`source="file"`, `corpus_file=`) or on its sentences in memory."""
     import gensim
 
     model_class = {"Word2Vec": gensim.models.Word2Vec, "FastText": gensim.models.FastText}[kind]
-    model = model_class(vector_size=100, min_count=5, workers=2, epochs=epochs, **settings)
-    model.build_vocab(corpus_file=path)
+    model = model_class(vector_size=100, min_count=5, workers=workers, epochs=epochs, **settings)
+    if source == "file":
+        corpus = {"corpus_file": path}
+    else:
+        corpus = {"corpus_iterable": list(gensim.models.word2vec.LineSentence(path))}
+    model.build_vocab(**corpus)
     start = time.perf_counter()
-    model.train(corpus_file=path, total_examples=model.corpus_count,
+    model.train(**corpus, total_examples=model.corpus_count,
                 total_words=model.corpus_total_words, epochs=epochs)
     seconds = time.perf_counter() - start
     words = model.corpus_total_words * epochs
@@ -171,6 +189,11 @@ def main():
     parser.add_argument("--words", type=int, default=7_000_000, help="gcide words to use")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--min-alpha", type=float, default=None,
+                        help="final learning rate of both libraries (default: theirs, 0.0001)")
+    parser.add_argument("--gensim-workers", type=int, default=2)
+    parser.add_argument("--gensim-input", default="file,sentences",
+                        help="how gensim reads the corpus: file (corpus_file=), sentences, or both")
     args = parser.parse_args()
     from gensim.test.utils import datapath
 
@@ -187,23 +210,36 @@ def main():
           file=sys.stderr)
     if not args.no_header:
         print(HEADER)
+    sources = args.gensim_input.split(",")
+    if not set(sources) <= set(GENSIM_INPUTS):
+        parser.error(f"--gensim-input takes {', '.join(GENSIM_INPUTS)}; received {args.gensim_input!r}")
     for name in args.configs.split(","):
         kind, settings = CONFIGS[name]
-        peer_words, peer_matrix, peer_speed = train_gensim(kind, settings, path, epochs)
+        if args.min_alpha is not None:
+            settings = {**settings, "min_alpha": args.min_alpha}
         words, matrix, speed = train_ours(kind, settings, path, epochs, args.batch_size)
-        shared = set(words) & set(peer_words)
-        ours = scores(words, matrix, shared, benchmarks)
-        peer = scores(peer_words, peer_matrix, shared, benchmarks)
-        for metric in ("wordsim353", "simlex999"):
-            (value, count), (peer_value, _) = ours[metric], peer[metric]
-            print(f"| {name} {metric} Spearman ({count} pairs) | {backend} | {value:.3f} | "
-                  f"{peer_value:.3f} | {value - peer_value:+.3f} (difference) |")
-        (value, count), (peer_value, _) = ours["analogy"], peer["analogy"]
-        print(f"| {name} analogy accuracy ({count} questions) | {backend} | {100 * value:.1f}% | "
-              f"{100 * peer_value:.1f}% | {100 * (value - peer_value):+.1f} points |")
-        print(f"| {name} training words/s | {backend} | {speed:,.0f} | {peer_speed:,.0f} | "
-              f"{speed / peer_speed:.2f}x |", flush=True)
+        for source in sources:
+            peer_words, peer_matrix, peer_speed = train_gensim(kind, settings, path, epochs, source,
+                                                                args.gensim_workers)
+            print_rows(f"{name}, gensim {GENSIM_INPUTS[source]}", backend, benchmarks,
+                       (words, matrix, speed), (peer_words, peer_matrix, peer_speed))
+        print(f"{name} done; load: {os.getloadavg()}", file=sys.stderr, flush=True)
 
+
+def print_rows(name, backend, benchmarks, ours_run, peer_run):
+    (words, matrix, speed), (peer_words, peer_matrix, peer_speed) = ours_run, peer_run
+    shared = set(words) & set(peer_words)
+    ours = scores(words, matrix, shared, benchmarks)
+    peer = scores(peer_words, peer_matrix, shared, benchmarks)
+    for metric in ("wordsim353", "simlex999"):
+        (value, count), (peer_value, _) = ours[metric], peer[metric]
+        print(f"| {name} {metric} Spearman ({count} pairs) | {backend} | {value:.3f} | "
+              f"{peer_value:.3f} | {value - peer_value:+.3f} (difference) |")
+    (value, count), (peer_value, _) = ours["analogy"], peer["analogy"]
+    print(f"| {name} analogy accuracy ({count} questions) | {backend} | {100 * value:.1f}% | "
+          f"{100 * peer_value:.1f}% | {100 * (value - peer_value):+.1f} points |")
+    print(f"| {name} training words/s | {backend} | {speed:,.0f} | {peer_speed:,.0f} | "
+          f"{speed / peer_speed:.2f}x |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from keras_embed.losses import negative_sampling_loss
 from keras_embed.models import Word2Vec
 from keras_embed.models import _corpus
 from keras_embed.models import _word_corpus
+from keras_embed.models import word2vec as word2vec_module
 from keras_embed.ops.alias_sampling import draw_from_alias_table
 from keras_embed.ops.huffman import huffman_tree
 from keras_embed.ops.logistic_targets import logistic_target_gradients
@@ -258,6 +259,38 @@ def test_one_training_step_is_word2vec_cs_update(sg, cbow_mean):
     model._compiled_step()(batch, np.array([output, -1]), alpha)
     np.testing.assert_allclose(to_numpy(model.node_embeddings), expected_syn1, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(to_numpy(model.input_embeddings), expected_syn0, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("cbow_mean", [1, 0])
+def test_one_cbow_negative_sampling_step_is_gensims_update(cbow_mean, monkeypatch):
+    # Noise words fixed so that both sides use the same ones; the center word among them is skipped.
+    context, center, noise, alpha = [2, 4, 5], 1, [3, 1, 6, 0, 7], 0.05
+    monkeypatch.setattr(word2vec_module, "draw_from_alias_table",
+                        lambda accept, alias, shape, seed: np.array([noise, noise], dtype="int32"))
+    model = Word2Vec(vector_size=4, sg=0, negative=5, cbow_mean=cbow_mean, seed=3,
+                     vocabulary=[f"w{i}" for i in range(8)], word_counts=[9, 8, 7, 6, 5, 4, 3, 2])
+    generator = np.random.default_rng(2)
+    model.input_embeddings.assign(generator.normal(size=(8, 4)).astype("float32"))
+    model.output_embeddings.assign(generator.normal(size=(8, 4)).astype("float32"))
+    syn0 = to_numpy(model.input_embeddings).astype(np.float64)
+    syn1neg = to_numpy(model.output_embeddings).astype(np.float64)
+    # gensim's w2v_fast_sentence_cbow_neg: h the mean (or sum) of the context rows; per target,
+    # g = (label - s(h.u)) * alpha, work += g u, u += g h; every context row then gets work
+    # (work / count when summed).
+    hidden = syn0[context].sum(0) / (len(context) if cbow_mean else 1)
+    work = np.zeros(4)
+    for target, label in [(center, 1.0)] + [(word, 0.0) for word in noise if word != center]:
+        g = (label - sigmoid(hidden @ syn1neg[target])) * alpha
+        work += g * syn1neg[target]
+        syn1neg[target] += g * hidden
+    if not cbow_mean:
+        work /= len(context)
+    syn0[context] += work
+    batch = np.full((2, 2 * model.window), -1)
+    batch[0, :len(context)] = context
+    model._compiled_step()(batch, np.array([center, -1]), alpha)
+    np.testing.assert_allclose(to_numpy(model.output_embeddings), syn1neg, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(to_numpy(model.input_embeddings), syn0, rtol=1e-5, atol=1e-6)
 
 
 def test_a_block_of_steps_updates_the_tables_as_the_steps_one_by_one(rng):
