@@ -10,10 +10,67 @@ if "PYTEST_XDIST_WORKER" in os.environ and os.environ["KERAS_BACKEND"] == "torch
     # torch suite up to four times slower on 2 cores. (The JAX suite was slower with it.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
+if os.environ["KERAS_BACKEND"] == "jax":
+    # The suite's programs are small and each is compiled once, so XLA's optimising passes
+    # cost more than they save: without them the JAX run is about a fifth shorter.
+    os.environ.setdefault(
+        "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
+    )
+
+import gc  # noqa: E402
+import pathlib  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+if keras.config.backend() == "jax":
+    import jax
+
+    # Many tests compile the same program (a layer at the same shapes, saved and reloaded):
+    # a compilation cache shared by the xdist workers compiles each once per run, and a
+    # rerun of the suite finds them all.
+    jax.config.update(
+        "jax_compilation_cache_dir",
+        str(pathlib.Path(__file__).resolve().parent.parent / ".pytest_cache" / "jax-compilations"),
+    )
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+# The backend whose run also holds the tests marked `backend_independent`: their code never
+# reaches keras' backend (vector files, BM25, the numpy index, the import graph), so running
+# them again under each backend would test nothing new.
+HOME_BACKEND = "jax"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "backend_independent: the code under test never calls the keras backend; runs only "
+        f"under KERAS_BACKEND={HOME_BACKEND} (or with KERAS_EMBED_EVERY_BACKEND=1).",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ["KERAS_BACKEND"] == HOME_BACKEND or os.environ.get("KERAS_EMBED_EVERY_BACKEND"):
+        return
+    elsewhere = [item for item in items if item.get_closest_marker("backend_independent")]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if not item.get_closest_marker("backend_independent")]
+
+
+def pytest_collection_finish(session):
+    """Moves everything imported so far out of the collector's reach.
+
+    keras runs a full `gc.collect()` each time a layer drops a variable (as
+    `quantize` does), and with three frameworks imported each pass walks
+    millions of objects that live for the whole run (0.4 s a pass here);
+    frozen, they are skipped, and objects the tests make are still collected.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

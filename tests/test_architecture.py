@@ -14,7 +14,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 import keras_embed
+
+pytestmark = pytest.mark.backend_independent
 
 SOURCE_ROOT = pathlib.Path(keras_embed.__file__).parent
 

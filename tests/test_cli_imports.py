@@ -11,6 +11,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.backend_independent
+
 BACKEND_MODULES = ("keras", "jax", "torch", "tensorflow")
 
 PROBE = """

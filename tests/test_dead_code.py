@@ -8,7 +8,11 @@ package `__init__`s).
 import ast
 import pathlib
 
+import pytest
+
 import keras_embed
+
+pytestmark = pytest.mark.backend_independent
 
 SOURCE_ROOT = pathlib.Path(keras_embed.__file__).parent
 

@@ -28,6 +28,8 @@ from keras_embed.demo.corpus import split_train_held_out
 from keras_embed.demo.corpus import stdlib_source_files
 from keras_embed.demo.corpus import unigram_baseline_accuracy
 
+pytestmark = pytest.mark.backend_independent
+
 # The first dozen sorted stdlib files (`__future__` ... `_py_abc`) parse in ~0.1 s.
 SMALL_LIMIT = 12
 

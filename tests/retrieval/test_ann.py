@@ -7,6 +7,8 @@ import pytest
 
 from keras_embed.retrieval import Index
 
+pytestmark = pytest.mark.backend_independent
+
 BACKENDS = {"hnswlib": "hnswlib", "faiss": "faiss"}  # backend -> module to import
 SMALL_GRAPH = {"M": 8, "ef_construction": 40, "ef_search": 40}  # Cheap to build; ample for 1,000 vectors.
 

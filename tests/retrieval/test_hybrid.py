@@ -3,8 +3,11 @@
 import math
 
 import numpy as np
+import pytest
 
 from keras_embed.retrieval import BM25, reciprocal_rank_fusion
+
+pytestmark = pytest.mark.backend_independent
 
 
 def test_rrf_sums_reciprocal_ranks():

@@ -10,6 +10,8 @@ from keras_embed.ops._int8_products import Int8Rows, fastest_kernel
 from keras_embed.retrieval import Index
 from keras_embed.retrieval import index as index_module
 
+pytestmark = pytest.mark.backend_independent
+
 
 def argsort_top_k(scores, k):
     # Best first, equal scores by position: a stable sort of the negated scores.

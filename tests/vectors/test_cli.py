@@ -8,6 +8,8 @@ import pytest
 from keras_embed.vectors import Vectors, load, save
 from keras_embed.vectors.cli import add_subparser
 
+pytestmark = pytest.mark.backend_independent
+
 
 def run_cli(*argv):
     parser = argparse.ArgumentParser(prog="keras-embed")

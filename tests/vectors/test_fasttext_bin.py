@@ -14,6 +14,8 @@ from _writers import (
 from keras_embed.vectors import VectorsFileError, load, save
 from keras_embed.vectors.fasttext_bin import fnv1a_fasttext
 
+pytestmark = pytest.mark.backend_independent
+
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 WORDS = ["</s>", "the", "naïve", "東京", "cat"]
 NGRAM_OOV = ["kitten", "naïveté", "東京都", "z", "</s>x"]

@@ -10,6 +10,8 @@ from _writers import text_lines, word2vec_binary_bytes
 
 from keras_embed.vectors import Vectors, VectorsFileError, load, save, sniff_format
 
+pytestmark = pytest.mark.backend_independent
+
 WORDS = ["the", "King", "naïve", "東京", "a\u00a0b", "tab\tin", "x" * 40] + [f"w{i}" for i in range(30)]
 
 

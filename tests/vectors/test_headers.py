@@ -5,6 +5,8 @@ import pytest
 
 from keras_embed.vectors import VectorsFileError, load
 
+pytestmark = pytest.mark.backend_independent
+
 # fastText's .vec is word2vec text; "vec" is its alias.
 TEXT_FORMATS = [None, "word2vec_text", "vec", "glove"]
 

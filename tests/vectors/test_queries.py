@@ -5,6 +5,8 @@ import pytest
 
 from keras_embed.vectors import Vectors
 
+pytestmark = pytest.mark.backend_independent
+
 COUNT, DIM = 300, 16
 
 

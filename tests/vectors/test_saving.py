@@ -10,6 +10,8 @@ from _writers import text_lines, word2vec_binary_bytes
 from keras_embed.vectors import Vectors, load, save
 from keras_embed.vectors import _float_text, formats
 
+pytestmark = pytest.mark.backend_independent
+
 FILE_FORMATS = [
     ("v.bin", None),
     ("v.vec", None),

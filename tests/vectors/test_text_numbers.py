@@ -5,6 +5,8 @@ import pytest
 
 from keras_embed.vectors._text import DecimalSyntaxError, parse_decimals
 
+pytestmark = pytest.mark.backend_independent
+
 
 def reference(tokens, dtype):
     return np.array([float(token) for token in tokens], dtype=np.float64).astype(dtype)
