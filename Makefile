@@ -11,7 +11,10 @@ PYTEST_ARGS ?= -q -n $(WORKERS) --durations=20
 
 # uv resolves and downloads in parallel (seconds where pip takes minutes); pip is the
 # fallback. uv ignores pip's configuration, so pip's local wheel folder is passed on.
-INSTALL = $(VENV)/bin/uv pip install -q --python $(PY) $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
+# --compile-bytecode writes the .pyc files up front, as pip does: where the environment sets
+# PYTHONDONTWRITEBYTECODE, every process would otherwise compile keras, JAX, PyTorch and
+# TensorFlow from source on import (about 10 s each, and the suite starts dozens).
+INSTALL = $(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) $(if $(PIP_FIND_LINKS),--find-links $(PIP_FIND_LINKS))
 FALLBACK_INSTALL = $(PY) -m pip install -q
 
 $(VENV)/.installed: pyproject.toml
