@@ -114,7 +114,7 @@ def test_training_scores_of_negatives_follow_the_formula_with_one_relation_row_p
     # The training step broadcasts each true triple's relation row over its negatives.
     model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction, num_negatives=6, seed=1)
     triples = random_graph(rng)
-    negatives, scores, _ = model._negative_scores(triples)
+    negatives, scores = model._negative_scores(triples)
     negatives = to_numpy(negatives)
     np.testing.assert_array_equal(negatives[..., 1], np.repeat(triples[:, 1:2], 6, axis=1))
     entities, relations = tables(model)

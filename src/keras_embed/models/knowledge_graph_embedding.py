@@ -62,7 +62,8 @@ class KnowledgeGraphEmbedding(keras.Model):
     `(batch, 1 + num_negatives)` scores, the true triple first: pass
     `KGMarginRankingLoss`, `KGSoftplusLoss` or `KGSelfAdversarialLoss` to
     `compile`. The negatives of a true triple share its relation, so its relation
-    row is gathered (and RotatE's rotation computed) once for all of them.
+    row is gathered once for all of them (RotatE's cos and sin are computed on
+    the relation table, once per step).
     `relation_regularization` adds a ridge penalty on the relations of the batch:
     `relation_regularization * mean_b ||r_b||_2^2`, the mean over the batch's true
     triples of their relation vector's squared L2 norm (RotatE: of its phases).
@@ -174,7 +175,15 @@ class KnowledgeGraphEmbedding(keras.Model):
         self.built = True
 
     def _score(self, heads, relations, tails):
-        return self._interaction.score(heads, relations, tails, p_norm=self.p_norm)
+        """Scores of entity rows and rows of `_relation_table()` that broadcast."""
+        score = self._interaction.feature_score or self._interaction.score
+        return score(heads, relations, tails, p_norm=self.p_norm)
+
+    def _relation_table(self):
+        """The relation rows `_score` takes: the table, or its features (RotatE's rotations)."""
+        if self._interaction.relation_features is not None:
+            return self._interaction.relation_features(self.relation_embeddings)
+        return ops.cast(self.relation_embeddings, self.compute_dtype)
 
     def call(self, triples):
         return self._score_triples(triples)
@@ -193,16 +202,13 @@ class KnowledgeGraphEmbedding(keras.Model):
         return ops.cast(ops.take(self.entity_embeddings, ids, axis=0), self.compute_dtype)
 
     def _relation_rows(self, ids):
-        relations = ops.take(self.relation_embeddings, ids, axis=0)
-        if self._interaction.relation_phases:
-            return relations
-        return ops.cast(relations, self.compute_dtype)
+        return ops.take(self._relation_table(), ids, axis=0)
 
     def _negative_scores(self, triples):
-        """Corruptions `(batch, num_negatives, 3)` of `(batch, 3)` triples, their scores, relations.
+        """Corruptions `(batch, num_negatives, 3)` of `(batch, 3)` triples and their scores.
 
         Each triple's relation row `(batch, 1, width)` broadcasts over its
-        negatives, so it is gathered and transformed once per true triple.
+        negatives, so it is gathered once per true triple.
         """
         triples = ops.cast(triples, "int32")
         negatives = corrupt_triples(
@@ -213,10 +219,11 @@ class KnowledgeGraphEmbedding(keras.Model):
         scores = self._score(self._entity_rows(negatives[..., 0]),
                              ops.expand_dims(relations, 1),
                              self._entity_rows(negatives[..., 2]))
-        return negatives, scores, relations
+        return negatives, scores
 
-    def _relation_penalty(self, relations):
-        """`relation_regularization * mean ||r||_2^2` over relation rows `(batch, width)`."""
+    def _relation_penalty(self, triples):
+        """`relation_regularization * mean ||r||_2^2` over the relations of `(batch, 3)` triples."""
+        relations = ops.take(self.relation_embeddings, ops.cast(triples, "int32")[:, 1], axis=0)
         squared_norms = ops.sum(ops.square(ops.cast(relations, "float32")), axis=-1)
         return self.relation_regularization * ops.mean(squared_norms)
 
@@ -229,7 +236,7 @@ class KnowledgeGraphEmbedding(keras.Model):
     def _score_every_entity(self, entities, relations, entities_are_heads):
         """`(batch, num_entities)` scores with every entity on the side `entities` is not."""
         given = ops.take(self.entity_embeddings, ops.cast(entities, "int32"), axis=0)
-        relations = ops.take(self.relation_embeddings, ops.cast(relations, "int32"), axis=0)
+        relations = self._relation_rows(ops.cast(relations, "int32"))
         given, relations = ops.expand_dims(given, 1), ops.expand_dims(relations, 1)
         candidates = ops.expand_dims(ops.convert_to_tensor(self.entity_embeddings), 0)
         if entities_are_heads:
@@ -290,7 +297,7 @@ class KnowledgeGraphEmbedding(keras.Model):
             )
         if y_pred is None:
             y_pred = self(x, training=training)
-        _, negative_scores, relations = self._negative_scores(x)
+        _, negative_scores = self._negative_scores(x)
         scores = ops.concatenate(
             [ops.expand_dims(ops.cast(y_pred, "float32"), -1), negative_scores], axis=-1
         )
@@ -299,7 +306,7 @@ class KnowledgeGraphEmbedding(keras.Model):
             training=training,
         )
         if self.relation_regularization:
-            loss = loss + self._relation_penalty(relations)
+            loss = loss + self._relation_penalty(x)
         return loss
 
     def load_own_variables(self, store):
