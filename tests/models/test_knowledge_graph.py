@@ -236,7 +236,7 @@ def test_self_adversarial_weights_get_no_gradient():
 
 
 @pytest.mark.parametrize("interaction", ["distmult", "rotate"])
-def test_relation_regularization_adds_weight_times_mean_squared_norm_of_batch_relations(
+def test_relation_regularization_adds_weight_times_mean_square_of_batch_relations(
     interaction, rng
 ):
     triples = random_graph(rng)
@@ -251,8 +251,8 @@ def test_relation_regularization_adds_weight_times_mean_squared_norm_of_batch_re
         model.compile(loss=KGSoftplusLoss())
         losses.append(float(to_numpy(model.compute_loss(x=triples, y_pred=model(triples)))))
     relations = tables(plain)[1].astype(np.float64)
-    # 0.3 * the mean over the batch's triples of ||r||^2 (same seed: same negatives).
-    expected = 0.3 * np.mean(np.sum(relations[triples[:, 1]] ** 2, axis=1))
+    # 0.3 * the mean over the batch's triples of ||r||^2 / width (same seed: same negatives).
+    expected = 0.3 * np.mean(np.sum(relations[triples[:, 1]] ** 2, axis=1)) / relations.shape[1]
     np.testing.assert_allclose(losses[1] - losses[0], expected, rtol=1e-4)
 
 

@@ -51,8 +51,8 @@ def add_subparser(subparsers):
                     "complex)")
     kg.add_argument("--no-unit-norm", dest="unit_norm", action="store_false")
     kg.add_argument("--relation-regularization", type=float, default=0.0,
-                    help="weight of the penalty on the mean squared L2 norm of the batch's "
-                    "relation vectors (default 0: none)")
+                    help="weight of the penalty on the mean square of the batch's "
+                    "relation vector elements (default 0: none)")
     kg.add_argument("--learning-rate", type=float, default=0.01, help="Adam's (default 0.01)")
     kg.add_argument("--seed", type=int, default=0)
     kg.add_argument("--output", required=True, help="folder for the vectors, maps and model")

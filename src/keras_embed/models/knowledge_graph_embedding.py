@@ -65,10 +65,11 @@ class KnowledgeGraphEmbedding(keras.Model):
     row is gathered once for all of them (RotatE's cos and sin are computed on
     the relation table, once per step).
     `relation_regularization` adds a ridge penalty on the relations of the batch:
-    `relation_regularization * mean_b ||r_b||_2^2`, the mean over the batch's true
-    triples of their relation vector's squared L2 norm (RotatE: of its phases).
-    (PyKEEN's DistMult default penalizes the unsquared norm, `0.1 * mean ||r||_2`,
-    over positives and negatives.) `evaluate_link_prediction` ranks the test triples.
+    `relation_regularization * mean_b ||r_b||_2^2 / width`, the mean square of
+    the elements of the batch's true triples' relation vectors (RotatE: of the
+    phases), so the weight does not grow with `dim`. (PyKEEN's DistMult default
+    penalizes the unsquared norm, `0.1 * mean ||r||_2`, over positives and
+    negatives.) `evaluate_link_prediction` ranks the test triples.
 
     Args:
         num_entities: number of entities, at least 2.
@@ -222,10 +223,9 @@ class KnowledgeGraphEmbedding(keras.Model):
         return negatives, scores
 
     def _relation_penalty(self, triples):
-        """`relation_regularization * mean ||r||_2^2` over the relations of `(batch, 3)` triples."""
+        """`relation_regularization * mean(r^2)` over the relations of `(batch, 3)` triples."""
         relations = ops.take(self.relation_embeddings, ops.cast(triples, "int32")[:, 1], axis=0)
-        squared_norms = ops.sum(ops.square(ops.cast(relations, "float32")), axis=-1)
-        return self.relation_regularization * ops.mean(squared_norms)
+        return self.relation_regularization * ops.mean(ops.square(ops.cast(relations, "float32")))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
