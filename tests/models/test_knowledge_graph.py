@@ -108,6 +108,25 @@ def test_default_distance_norm_is_l1_for_transe_and_l2_for_rotate(interaction, p
 
 
 @pytest.mark.parametrize("interaction", INTERACTIONS)
+def test_training_scores_of_negatives_follow_the_formula_with_one_relation_row_per_triple(
+    interaction, rng
+):
+    # The training step broadcasts each true triple's relation row over its negatives.
+    model = KnowledgeGraphEmbedding(12, 3, 5, interaction=interaction, num_negatives=6, seed=1)
+    triples = random_graph(rng)
+    negatives, scores = model._negative_scores(triples)
+    negatives = to_numpy(negatives)
+    np.testing.assert_array_equal(negatives[..., 1], np.repeat(triples[:, 1:2], 6, axis=1))
+    entities, relations = tables(model)
+    expected = numpy_score(
+        interaction, entities[negatives[..., 0]], relations[negatives[..., 1]],
+        entities[negatives[..., 2]], model.p_norm,
+    )
+    assert to_numpy(scores).shape == (len(triples), 6)
+    np.testing.assert_allclose(to_numpy(scores), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("interaction", INTERACTIONS)
 def test_scores_of_every_candidate_tail_and_head_equal_scores_of_the_triples(interaction):
     model = KnowledgeGraphEmbedding(7, 2, 4, interaction=interaction)
     heads, relations = np.array([0, 3, 6]), np.array([1, 0, 1])
@@ -214,6 +233,27 @@ def test_self_adversarial_weights_get_no_gradient():
     weights = np.exp(negative) / np.exp(negative).sum()
     expected = weights * (1 / (1 + np.exp(-(negative + 1.0)))) / 2
     np.testing.assert_allclose(grad, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("interaction", ["distmult", "rotate"])
+def test_relation_regularization_adds_weight_times_mean_square_of_batch_relations(
+    interaction, rng
+):
+    triples = random_graph(rng)
+    plain, regularized = (
+        KnowledgeGraphEmbedding(12, 3, 4, interaction=interaction, seed=2,
+                                relation_regularization=weight)
+        for weight in (0.0, 0.3)
+    )
+    regularized.set_weights(plain.get_weights())
+    losses = []
+    for model in (plain, regularized):
+        model.compile(loss=KGSoftplusLoss())
+        losses.append(float(to_numpy(model.compute_loss(x=triples, y_pred=model(triples)))))
+    relations = tables(plain)[1].astype(np.float64)
+    # 0.3 * the mean over the batch's triples of ||r||^2 / width (same seed: same negatives).
+    expected = 0.3 * np.mean(np.sum(relations[triples[:, 1]] ** 2, axis=1)) / relations.shape[1]
+    np.testing.assert_allclose(losses[1] - losses[0], expected, rtol=1e-4)
 
 
 # --- negative sampling ---------------------------------------------------------------------
@@ -332,16 +372,19 @@ def test_evaluator_without_filter_counts_every_true_triple(rng):
 def test_config_round_trip(interaction):
     model = KnowledgeGraphEmbedding(
         5, 2, 3, interaction=interaction, p_norm=2, num_negatives=3, corruption="bernoulli",
-        entity_constraint=keras.constraints.UnitNorm(axis=1), seed=4,
+        entity_constraint=keras.constraints.UnitNorm(axis=1), relation_regularization=0.05,
+        seed=4,
     )
     clone = assert_config_round_trip(model)
+    assert clone.relation_regularization == 0.05
     assert clone.entity_embeddings.shape == model.entity_embeddings.shape
 
 
 @pytest.mark.parametrize("interaction", ["transe", "rotate"])  # real and phase tables
 def test_saves_and_loads_as_keras_file_with_its_loss(interaction, tmp_path, rng):
     triples = random_graph(rng)
-    model = KnowledgeGraphEmbedding(12, 3, 4, interaction=interaction, corruption="bernoulli")
+    model = KnowledgeGraphEmbedding(12, 3, 4, interaction=interaction, corruption="bernoulli",
+                                    relation_regularization=0.1)
     model.compile(optimizer="adam", loss=KGSelfAdversarialLoss(margin=2.0, temperature=0.5))
     model.fit(triples, epochs=1, batch_size=32, verbose=0)
     path = os.path.join(tmp_path, "kg.keras")
@@ -353,6 +396,7 @@ def test_saves_and_loads_as_keras_file_with_its_loss(interaction, tmp_path, rng)
         bernoulli_head_probabilities(triples, 3),
     )
     assert reloaded.loss.get_config() == model.loss.get_config()
+    assert reloaded.relation_regularization == 0.1
     reloaded.fit(triples, epochs=1, batch_size=32, verbose=0)  # adapted: trains on
 
 
@@ -449,7 +493,9 @@ def test_label_maps_come_in_pairs(tmp_path):
      ({"interaction": "transh"}, r"`interaction` must be one of \['transe'"),
      ({"p_norm": 3}, r"`p_norm` must be an integer in \[1, 2\]"),
      ({"corruption": "typed"}, r"`corruption` must be one of \['uniform', 'bernoulli'\]"),
-     ({"num_negatives": 0}, r"`num_negatives` must be a positive integer")],
+     ({"num_negatives": 0}, r"`num_negatives` must be a positive integer"),
+     ({"relation_regularization": -0.1},
+      r"`relation_regularization` must be a non-negative finite number")],
 )
 def test_bad_constructor_arguments_are_refused(kwargs, message):
     arguments = {"num_entities": 5, "num_relations": 2, "dim": 3, **kwargs}
@@ -496,12 +542,14 @@ def test_train_kg_command_writes_vectors_label_maps_and_metrics(tmp_path):
     test = write(tmp_path, "test.txt", lines[0] + "\n")
     output = tmp_path / "out"
     code = main(["train", "kg", "--train", train, "--test", test, "--interaction", "complex",
-                 "--dim", "3", "--epochs", "2", "--output", str(output)])
+                 "--dim", "3", "--epochs", "2", "--relation-regularization", "0.05",
+                 "--output", str(output)])
     assert code == 0
     entities = load(str(output / "entities.vec"))
     assert entities.words == sorted(names) and entities.dim == 6  # 3 complex numbers
     reloaded = keras.saving.load_model(str(output / "model.keras"))
     np.testing.assert_array_equal(entities.matrix, tables(reloaded)[0])
+    assert reloaded.relation_regularization == 0.05
     assert load(str(output / "relations.vec")).words == ["next"]
     assert (output / "entity_to_id.tsv").read_text().splitlines()[:2] == ["id\tlabel", "0\te0"]
     assert 0 < __import__("json").loads((output / "metrics.json").read_text())["mrr"] <= 1

@@ -50,6 +50,9 @@ def add_subparser(subparsers):
                     help="keep entity vectors at unit L2 norm (default for transe, distmult, "
                     "complex)")
     kg.add_argument("--no-unit-norm", dest="unit_norm", action="store_false")
+    kg.add_argument("--relation-regularization", type=float, default=0.0,
+                    help="weight of the penalty on the mean square of the batch's "
+                    "relation vector elements (default 0: none)")
     kg.add_argument("--learning-rate", type=float, default=0.01, help="Adam's (default 0.01)")
     kg.add_argument("--seed", type=int, default=0)
     kg.add_argument("--output", required=True, help="folder for the vectors, maps and model")
@@ -139,7 +142,7 @@ def _train_kg(args):
         train.num_entities, train.num_relations, args.dim, interaction=interaction,
         p_norm=args.p_norm, num_negatives=args.negatives, corruption=args.corruption,
         entity_constraint=keras.constraints.UnitNorm(axis=1) if unit_norm else None,
-        seed=args.seed,
+        relation_regularization=args.relation_regularization, seed=args.seed,
     )
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), loss=loss)
     model.fit(train, epochs=args.epochs, batch_size=args.batch_size, shuffle=True,

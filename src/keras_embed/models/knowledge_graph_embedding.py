@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_embed._validation import check_choice
 from keras_embed._validation import check_integer
+from keras_embed._validation import check_number
 from keras_embed._validation import check_positive_int
 from keras_embed.ops.kg_interactions import get_kg_interaction
 from keras_embed.ops.kg_sampling import bernoulli_head_probabilities
@@ -60,7 +61,15 @@ class KnowledgeGraphEmbedding(keras.Model):
     `adapt`, which `fit` calls on array input). The compiled loss receives
     `(batch, 1 + num_negatives)` scores, the true triple first: pass
     `KGMarginRankingLoss`, `KGSoftplusLoss` or `KGSelfAdversarialLoss` to
-    `compile`. `evaluate_link_prediction` ranks the test triples.
+    `compile`. The negatives of a true triple share its relation, so its relation
+    row is gathered once for all of them (RotatE's cos and sin are computed on
+    the relation table, once per step).
+    `relation_regularization` adds a ridge penalty on the relations of the batch:
+    `relation_regularization * mean_b ||r_b||_2^2 / width`, the mean square of
+    the elements of the batch's true triples' relation vectors (RotatE: of the
+    phases), so the weight does not grow with `dim`. (PyKEEN's DistMult default
+    penalizes the unsquared norm, `0.1 * mean ||r||_2`, over positives and
+    negatives.) `evaluate_link_prediction` ranks the test triples.
 
     Args:
         num_entities: number of entities, at least 2.
@@ -82,6 +91,8 @@ class KnowledgeGraphEmbedding(keras.Model):
         entity_constraint: optional Keras constraint applied to the entity table
             after each update, e.g. `keras.constraints.UnitNorm(axis=1)`, the
             unit-norm entities of TransE.
+        relation_regularization: non-negative weight of the relation penalty
+            above; 0 adds none. Defaults to `0.0`.
         seed: optional integer seed of the negative sampler.
         **kwargs: `keras.Model` arguments (`name`, `dtype`, ...).
 
@@ -115,6 +126,7 @@ class KnowledgeGraphEmbedding(keras.Model):
         entity_initializer="glorot_uniform",
         relation_initializer=None,
         entity_constraint=None,
+        relation_regularization=0.0,
         seed=None,
         **kwargs,
     ):
@@ -135,6 +147,9 @@ class KnowledgeGraphEmbedding(keras.Model):
             else relation_initializer
         )
         self.entity_constraint = keras.constraints.get(entity_constraint)
+        self.relation_regularization = float(check_number(
+            "relation_regularization", relation_regularization, "non-negative", finite=True
+        ))
         self.seed = check_integer("seed", seed, allow_none=True)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.entity_embeddings = self.add_weight(
@@ -161,27 +176,56 @@ class KnowledgeGraphEmbedding(keras.Model):
         self.built = True
 
     def _score(self, heads, relations, tails):
-        return self._interaction.score(heads, relations, tails, p_norm=self.p_norm)
+        """Scores of entity rows and rows of `_relation_table()` that broadcast."""
+        score = self._interaction.feature_score or self._interaction.score
+        return score(heads, relations, tails, p_norm=self.p_norm)
+
+    def _relation_table(self):
+        """The relation rows `_score` takes: the table, or its features (RotatE's rotations)."""
+        if self._interaction.relation_features is not None:
+            return self._interaction.relation_features(self.relation_embeddings)
+        return ops.cast(self.relation_embeddings, self.compute_dtype)
 
     def call(self, triples):
         return self._score_triples(triples)
 
     def _score_triples(self, triples):
-        """Scores `(...)` of `(..., 3)` id triples, also outside `__call__` (no autocast scope).
+        """Scores `(...)` of `(..., 3)` id triples, also outside `__call__` (no autocast scope)."""
+        triples = ops.cast(triples, "int32")
+        return self._score(self._entity_rows(triples[..., 0]),
+                           self._relation_rows(triples[..., 1]),
+                           self._entity_rows(triples[..., 2]))
 
-        The gathered rows are cast to the compute dtype here, as `__call__`'s autocast
-        would, so `compute_loss` scores the negatives without a second `__call__`,
-        whose bookkeeping dominates a small eager (PyTorch) step.
+    # The gathered rows are cast to the compute dtype here, as `__call__`'s autocast would,
+    # so `compute_loss` scores the negatives without a second `__call__`, whose bookkeeping
+    # dominates a small eager (PyTorch) step.
+    def _entity_rows(self, ids):
+        return ops.cast(ops.take(self.entity_embeddings, ids, axis=0), self.compute_dtype)
+
+    def _relation_rows(self, ids):
+        return ops.take(self._relation_table(), ids, axis=0)
+
+    def _negative_scores(self, triples):
+        """Corruptions `(batch, num_negatives, 3)` of `(batch, 3)` triples and their scores.
+
+        Each triple's relation row `(batch, 1, width)` broadcasts over its
+        negatives, so it is gathered once per true triple.
         """
         triples = ops.cast(triples, "int32")
-        heads = ops.cast(ops.take(self.entity_embeddings, triples[..., 0], axis=0),
-                         self.compute_dtype)
-        relations = ops.take(self.relation_embeddings, triples[..., 1], axis=0)
-        if not self._interaction.relation_phases:
-            relations = ops.cast(relations, self.compute_dtype)
-        tails = ops.cast(ops.take(self.entity_embeddings, triples[..., 2], axis=0),
-                         self.compute_dtype)
-        return self._score(heads, relations, tails)
+        negatives = corrupt_triples(
+            triples, self.num_negatives, self.num_entities,
+            self.head_corruption_probabilities, self.seed_generator,
+        )
+        relations = self._relation_rows(triples[:, 1])
+        scores = self._score(self._entity_rows(negatives[..., 0]),
+                             ops.expand_dims(relations, 1),
+                             self._entity_rows(negatives[..., 2]))
+        return negatives, scores
+
+    def _relation_penalty(self, triples):
+        """`relation_regularization * mean(r^2)` over the relations of `(batch, 3)` triples."""
+        relations = ops.take(self.relation_embeddings, ops.cast(triples, "int32")[:, 1], axis=0)
+        return self.relation_regularization * ops.mean(ops.square(ops.cast(relations, "float32")))
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1])
@@ -192,7 +236,7 @@ class KnowledgeGraphEmbedding(keras.Model):
     def _score_every_entity(self, entities, relations, entities_are_heads):
         """`(batch, num_entities)` scores with every entity on the side `entities` is not."""
         given = ops.take(self.entity_embeddings, ops.cast(entities, "int32"), axis=0)
-        relations = ops.take(self.relation_embeddings, ops.cast(relations, "int32"), axis=0)
+        relations = self._relation_rows(ops.cast(relations, "int32"))
         given, relations = ops.expand_dims(given, 1), ops.expand_dims(relations, 1)
         candidates = ops.expand_dims(ops.convert_to_tensor(self.entity_embeddings), 0)
         if entities_are_heads:
@@ -253,18 +297,17 @@ class KnowledgeGraphEmbedding(keras.Model):
             )
         if y_pred is None:
             y_pred = self(x, training=training)
-        negatives = corrupt_triples(
-            x, self.num_negatives, self.num_entities,
-            self.head_corruption_probabilities, self.seed_generator,
-        )
+        _, negative_scores = self._negative_scores(x)
         scores = ops.concatenate(
-            [ops.expand_dims(ops.cast(y_pred, "float32"), -1), self._score_triples(negatives)],
-            axis=-1,
+            [ops.expand_dims(ops.cast(y_pred, "float32"), -1), negative_scores], axis=-1
         )
-        return super().compute_loss(
+        loss = super().compute_loss(
             x=x, y=ops.zeros_like(scores), y_pred=scores, sample_weight=sample_weight,
             training=training,
         )
+        if self.relation_regularization:
+            loss = loss + self._relation_penalty(x)
+        return loss
 
     def load_own_variables(self, store):
         super().load_own_variables(store)
@@ -292,6 +335,7 @@ class KnowledgeGraphEmbedding(keras.Model):
                 "entity_initializer": keras.initializers.serialize(self.entity_initializer),
                 "relation_initializer": keras.initializers.serialize(self.relation_initializer),
                 "entity_constraint": keras.constraints.serialize(self.entity_constraint),
+                "relation_regularization": self.relation_regularization,
                 "seed": self.seed,
             }
         )

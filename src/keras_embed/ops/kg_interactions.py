@@ -91,6 +91,39 @@ def complex_score(heads, relations, tails, p_norm=1):
     return ops.sum(ops.cast(products, "float32"), axis=-1)
 
 
+def rotations(phases):
+    """Unit complex numbers `exp(i * theta)` of phases `(..., dim)`: `(..., 2 * dim)` float32.
+
+    Stored as `[cos | sin]`, real parts first, as the entity vectors are.
+    """
+    phases = ops.cast(phases, "float32")
+    return ops.concatenate([ops.cos(phases), ops.sin(phases)], axis=-1)
+
+
+def rotation_score(heads, rotations, tails, p_norm=1):
+    """RotatE's score from the relations' unit complex numbers (see `rotate_score`).
+
+    Args:
+        heads, rotations, tails: float tensors `(..., 2 * dim)` holding `dim`
+            complex numbers as `[real | imaginary]`, that broadcast; `rotations`
+            as `rotations(phases)` returns them.
+        p_norm: 1 or 2.
+
+    Returns:
+        Scores `(...)` in float32.
+    """
+    head_re, head_im = _halves(ops.cast(heads, "float32"))
+    tail_re, tail_im = _halves(ops.cast(tails, "float32"))
+    cos, sin = _halves(ops.cast(rotations, "float32"))
+    difference_re = head_re * cos - head_im * sin - tail_re
+    difference_im = head_re * sin + head_im * cos - tail_im
+    squared_moduli = ops.square(difference_re) + ops.square(difference_im)
+    if p_norm == 2:
+        # The L2 norm of the moduli needs no square root per element.
+        return -_safe_sqrt(ops.sum(squared_moduli, axis=-1))
+    return -ops.sum(_safe_sqrt(squared_moduli), axis=-1)
+
+
 def rotate_score(heads, relations, tails, p_norm=1):
     """RotatE (Sun et al., 2019): `-||h * exp(i * theta) - t||`, relations as rotations.
 
@@ -107,14 +140,7 @@ def rotate_score(heads, relations, tails, p_norm=1):
     Returns:
         Scores `(...)` in float32.
     """
-    head_re, head_im = _halves(ops.cast(heads, "float32"))
-    tail_re, tail_im = _halves(ops.cast(tails, "float32"))
-    phases = ops.cast(relations, "float32")
-    cos, sin = ops.cos(phases), ops.sin(phases)
-    difference_re = head_re * cos - head_im * sin - tail_re
-    difference_im = head_re * sin + head_im * cos - tail_im
-    moduli = _safe_sqrt(ops.square(difference_re) + ops.square(difference_im))
-    return -_norm(moduli, p_norm)
+    return rotation_score(heads, rotations(relations), tails, p_norm)
 
 
 class KGInteraction(NamedTuple):
@@ -126,6 +152,13 @@ class KGInteraction(NamedTuple):
     relation_initializer: default Keras initializer of the relation table
         (RotatE's phases are uniform on `[-pi, pi)`).
     relation_phases: relations are angles, kept in float32 under mixed precision.
+    relation_features: optional `relations -> features` that `feature_score`
+        scores with in place of the stored relations. `KnowledgeGraphEmbedding`
+        applies it to the whole relation table, then gathers rows: RotatE's
+        cos and sin cost one evaluation per relation element, not one per
+        scored triple (the optimizer touches every row each step anyway).
+    feature_score: `(heads, features, tails, p_norm) -> scores`, with
+        `relation_features`.
     """
 
     score: Callable
@@ -133,6 +166,8 @@ class KGInteraction(NamedTuple):
     relation_width: int = 1
     relation_initializer: object = "glorot_uniform"
     relation_phases: bool = False
+    relation_features: Callable = None
+    feature_score: Callable = None
 
 
 _PHASES = {"class_name": "RandomUniform", "config": {"minval": -3.141592653589793,
@@ -143,7 +178,8 @@ KG_INTERACTIONS = {
     "distmult": KGInteraction(distmult_score),
     "complex": KGInteraction(complex_score, entity_width=2, relation_width=2),
     "rotate": KGInteraction(rotate_score, entity_width=2, relation_width=1,
-                            relation_initializer=_PHASES, relation_phases=True),
+                            relation_initializer=_PHASES, relation_phases=True,
+                            relation_features=rotations, feature_score=rotation_score),
 }
 
 
