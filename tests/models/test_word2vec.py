@@ -17,8 +17,6 @@ from keras_embed.losses import negative_sampling_loss
 from keras_embed.models import Word2Vec
 from keras_embed.models import _corpus
 from keras_embed.models import _word_corpus
-from keras_embed.models import word2vec as word2vec_module
-from keras_embed.ops.alias_sampling import draw_from_alias_table
 from keras_embed.ops.huffman import huffman_tree
 from keras_embed.ops.logistic_targets import logistic_target_gradients
 
@@ -153,18 +151,15 @@ def test_negative_sampling_terms_equal_negative_sampling_loss(rng):
     )
 
 
-def test_alias_draws_follow_the_unigram_distribution_to_the_three_quarters():
-    from keras_embed.losses import AliasSampler
-
+@pytest.mark.parametrize("ns_exponent", [0.75, 0.5])
+def test_noise_words_follow_the_counts_to_ns_exponent(ns_exponent):
     counts = np.array([400, 100, 30, 5, 1])
-    sampler = AliasSampler(counts, power=0.75)
-    draws = to_numpy(draw_from_alias_table(
-        keras.ops.convert_to_tensor(sampler.accept.astype("float32")),
-        keras.ops.convert_to_tensor(sampler.alias.astype("int32")),
-        (200_000,), keras.random.SeedGenerator(0),
-    ))
-    expected = counts ** 0.75 / np.sum(counts ** 0.75)
-    np.testing.assert_allclose(np.bincount(draws, minlength=5) / draws.size, expected, atol=4e-3)
+    model = Word2Vec(vector_size=4, negative=4, ns_exponent=ns_exponent, seed=0,
+                     vocabulary=[f"w{i}" for i in range(5)], word_counts=counts.tolist())
+    draws = model._noise_drawer()((50_000,))
+    assert draws.shape == (50_000, 4) and draws.dtype == np.int32
+    expected = counts ** ns_exponent / np.sum(counts ** ns_exponent)
+    np.testing.assert_allclose(np.bincount(draws.reshape(-1), minlength=5) / draws.size, expected, atol=4e-3)
 
 
 # --- corpus rules ----------------------------------------------------------------------
@@ -262,11 +257,9 @@ def test_one_training_step_is_word2vec_cs_update(sg, cbow_mean):
 
 
 @pytest.mark.parametrize("cbow_mean", [1, 0])
-def test_one_cbow_negative_sampling_step_is_gensims_update(cbow_mean, monkeypatch):
+def test_one_cbow_negative_sampling_step_is_gensims_update(cbow_mean):
     # Noise words fixed so that both sides use the same ones; the center word among them is skipped.
     context, center, noise, alpha = [2, 4, 5], 1, [3, 1, 6, 0, 7], 0.05
-    monkeypatch.setattr(word2vec_module, "draw_from_alias_table",
-                        lambda accept, alias, shape, seed: np.array([noise, noise], dtype="int32"))
     model = Word2Vec(vector_size=4, sg=0, negative=5, cbow_mean=cbow_mean, seed=3,
                      vocabulary=[f"w{i}" for i in range(8)], word_counts=[9, 8, 7, 6, 5, 4, 3, 2])
     generator = np.random.default_rng(2)
@@ -288,7 +281,7 @@ def test_one_cbow_negative_sampling_step_is_gensims_update(cbow_mean, monkeypatc
     syn0[context] += work
     batch = np.full((2, 2 * model.window), -1)
     batch[0, :len(context)] = context
-    model._compiled_step()(batch, np.array([center, -1]), alpha)
+    model._compiled_step()(batch, np.array([center, -1]), alpha, noise=np.array([noise, noise]))
     np.testing.assert_allclose(to_numpy(model.output_embeddings), syn1neg, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(to_numpy(model.input_embeddings), syn0, rtol=1e-5, atol=1e-6)
 
@@ -301,9 +294,10 @@ def test_a_block_of_steps_updates_the_tables_as_the_steps_one_by_one(rng):
     inputs = rng.integers(0, 12, (3, 8, 1))
     outputs = rng.integers(-1, 12, (3, 8))
     alphas = np.array([0.05, 0.04, 0.03])
+    noise = rng.integers(0, 12, (3, 8, 3))
     step = one_by_one._compiled_step()
-    losses = [float(to_numpy(step(inputs[k], outputs[k], alphas[k]))) for k in range(3)]
-    loss = float(to_numpy(blocked._compiled_block()(inputs, outputs, alphas)))
+    losses = [float(to_numpy(step(inputs[k], outputs[k], alphas[k], noise[k]))) for k in range(3)]
+    loss = float(to_numpy(blocked._compiled_block()(inputs, outputs, alphas, noise)))
     assert loss == pytest.approx(sum(losses), rel=1e-5)
     for name in ("input_embeddings", "output_embeddings", "node_embeddings"):
         np.testing.assert_allclose(to_numpy(getattr(blocked, name)),

@@ -17,7 +17,6 @@ from keras_embed.models import _word_corpus
 from keras_embed.models._model_config import constructor_config
 from keras_embed.ops import _backend
 from keras_embed.ops._ids import integer_ids
-from keras_embed.ops.alias_sampling import draw_from_alias_table
 from keras_embed.ops.huffman import huffman_tree
 from keras_embed.ops.logistic_targets import logistic_target_gradients
 from keras_embed.ops.lookup import lookup_rows
@@ -59,7 +58,10 @@ class Word2Vec(keras.Model):
     runs in compiled steps of `batch_size` examples (a skip-gram example is
     one (word, neighbour) pair, a CBOW example one word and its window),
     each an SGD step that reads and writes only the table rows the batch
-    touches; gradients of a row used several times in a batch add up.
+    touches; gradients of a row used several times in a batch add up. The
+    noise words are drawn on the host (numpy, from the alias table) while the
+    previous block of steps runs, which keeps the random-number generator off
+    the compiled step's critical path.
 
     Given a corpus, the constructor builds the vocabulary and trains at once
     (as gensim's does); otherwise call `build_vocab` and `train`. The model
@@ -164,7 +166,10 @@ class Word2Vec(keras.Model):
         self.vocabulary = None
         self.word_counts = None
         self._vectors = None
+        # No longer drawn from (noise words come from `_noise_generator`); kept so that the
+        # model's variables, and so its `.keras` files, stay as they were.
         self._seed_generator = keras.random.SeedGenerator(self.seed)
+        self._noise_generator = np.random.default_rng([self.seed, 1])
         if vocabulary is not None:
             self._set_vocabulary(vocabulary, word_counts)
         if sentences is not None or corpus_file is not None:
@@ -237,10 +242,6 @@ class Word2Vec(keras.Model):
         subwords = self._subword_rows()
         if subwords is not None:
             tables["subword_rows"] = subwords
-        if self.negative:
-            sampler = AliasSampler(self.word_counts, power=self.ns_exponent)
-            tables["accept"] = sampler.accept.astype(np.float32)
-            tables["alias"] = sampler.alias.astype(np.int32)
         if self.hs:
             codes, points, lengths = huffman_tree(self.word_counts)
             tables.update(codes=codes, points=points, lengths=lengths)
@@ -268,15 +269,22 @@ class Word2Vec(keras.Model):
             hidden = hidden / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1.0)
         return hidden, rows, weights
 
+    def _noise_drawer(self):
+        """`draw(shape) -> (*shape, negative)` int32 noise words, from the counts to the power `ns_exponent`."""
+        if not self.negative:
+            return lambda shape: np.zeros((*shape, 0), dtype=np.int32)
+        sampler = AliasSampler(self.word_counts, power=self.ns_exponent)
+        return lambda shape: sampler.sample((*shape, self.negative), self._noise_generator).astype(np.int32)
+
     def _training_step(self):
-        """`step(inputs, outputs, alpha, tables) -> summed loss`: one SGD step on a batch.
+        """`step(inputs, outputs, noise, alpha, tables) -> summed loss`: one SGD step on a batch.
 
         `inputs` `(batch, c)` int32 input words, `outputs` `(batch,)` int32 words
-        to predict (-1: padding).
+        to predict (-1: padding), `noise` `(batch, negative)` int32 noise words.
         """
         dim = self.vector_size
 
-        def step(inputs, outputs, alpha, tables):
+        def step(inputs, outputs, noise, alpha, tables):
             valid = outputs >= 0
             outputs = ops.where(valid, outputs, 0)
             valid = ops.expand_dims(ops.cast(valid, "float32"), -1)  # (batch, 1)
@@ -286,9 +294,6 @@ class Word2Vec(keras.Model):
             hidden_gradient = ops.zeros_like(hidden)
             objectives = []
             if self.negative:
-                noise = draw_from_alias_table(
-                    tables["accept"], tables["alias"], (batch, self.negative), self._seed_generator
-                )
                 targets = ops.concatenate([ops.expand_dims(outputs, -1), noise], axis=1)
                 labels = ops.concatenate(
                     [ops.ones((batch, 1), "float32"), ops.zeros((batch, self.negative), "float32")],
@@ -328,19 +333,26 @@ class Word2Vec(keras.Model):
         return step
 
     def _step_variables(self):
-        return [self.input_embeddings, self._seed_generator.state] + [
+        return [self.input_embeddings] + [
             table for table in (self.output_embeddings, self.node_embeddings) if table is not None
         ]
 
     def _compiled_step(self):
-        """`step(inputs, outputs, alpha) -> summed loss` on numpy batches, compiled for the backend."""
-        tables = self._training_tables()
+        """`step(inputs, outputs, alpha, noise=None) -> summed loss` on numpy batches, compiled.
+
+        `noise` `(batch, negative)`: the noise words; drawn here when None.
+        """
+        tables, draw_noise = self._training_tables(), self._noise_drawer()
         compiled = _backend.compile_variable_updates(self._training_step(), self._step_variables())
 
-        def step(inputs, outputs, alpha):
+        def step(inputs, outputs, alpha, noise=None):
+            outputs = np.asarray(outputs, dtype=np.int32)
+            if noise is None:
+                noise = draw_noise(outputs.shape)
             return compiled(
                 ops.convert_to_tensor(np.asarray(inputs, dtype=np.int32)),
-                ops.convert_to_tensor(np.asarray(outputs, dtype=np.int32)),
+                ops.convert_to_tensor(outputs),
+                ops.convert_to_tensor(np.asarray(noise, dtype=np.int32)),
                 ops.convert_to_tensor(np.float32(alpha)),
                 tables,
             )
@@ -348,13 +360,19 @@ class Word2Vec(keras.Model):
         return step
 
     def _compiled_block(self):
-        """`run(inputs (s, batch, c), outputs (s, batch), alphas (s,)) -> summed loss`: `s` steps in order."""
-        tables = self._training_tables()
+        """`run(inputs (s, batch, c), outputs (s, batch), alphas (s,), noise=None) -> summed loss`.
+
+        Runs the `s` steps in order; `noise` `(s, batch, negative)` is drawn here when None.
+        """
+        tables, draw_noise = self._training_tables(), self._noise_drawer()
         compiled = _backend.compile_variable_update_loop(self._training_step(), self._step_variables())
 
-        def run(inputs, outputs, alphas):
-            blocks = (np.asarray(inputs, dtype=np.int32), np.asarray(outputs, dtype=np.int32),
-                      np.asarray(alphas, dtype=np.float32))
+        def run(inputs, outputs, alphas, noise=None):
+            outputs = np.asarray(outputs, dtype=np.int32)
+            if noise is None:
+                noise = draw_noise(outputs.shape)
+            blocks = (np.asarray(inputs, dtype=np.int32), outputs,
+                      np.asarray(noise, dtype=np.int32), np.asarray(alphas, dtype=np.float32))
             return compiled(blocks, tables)
 
         return run
