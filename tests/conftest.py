@@ -10,15 +10,14 @@ if "PYTEST_XDIST_WORKER" in os.environ and os.environ["KERAS_BACKEND"] == "torch
     # torch suite up to four times slower on 2 cores. (The JAX suite was slower with it.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("MKL_NUM_THREADS", "1")
-if os.environ["KERAS_BACKEND"] == "jax":
-    # The suite's programs are small and each is compiled once, so XLA's optimising passes
-    # cost more than they save: without them the JAX run is about a fifth shorter.
-    os.environ.setdefault(
-        "XLA_FLAGS", "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true"
-    )
 
 import gc  # noqa: E402
 import pathlib  # noqa: E402
+
+import xla_test_flags  # noqa: E402
+
+if os.environ["KERAS_BACKEND"] == "jax":
+    os.environ.setdefault("XLA_FLAGS", xla_test_flags.FAST_COMPILE)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,10 +54,12 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     if os.environ["KERAS_BACKEND"] == HOME_BACKEND or os.environ.get("KERAS_EMBED_EVERY_BACKEND"):
         return
-    elsewhere = [item for item in items if item.get_closest_marker("backend_independent")]
+    kept, elsewhere = [], []
+    for item in items:
+        (elsewhere if item.get_closest_marker("backend_independent") else kept).append(item)
     if elsewhere:
         config.hook.pytest_deselected(items=elsewhere)
-        items[:] = [item for item in items if not item.get_closest_marker("backend_independent")]
+        items[:] = kept
 
 
 def pytest_collection_finish(session):

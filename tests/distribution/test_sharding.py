@@ -16,6 +16,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+import xla_test_flags
 
 from keras_embed.distribution import embedding_layout_map
 from keras_embed.layers import Embedding
@@ -44,11 +45,8 @@ def mesh(shape=(2, 4), names=("batch", "model")):
 def checks(tmp_path_factory):
     out = tmp_path_factory.mktemp("sharding") / "checks.json"
     env = dict(os.environ)
-    # The unoptimised compiles of tests/conftest.py (28 s -> 24 s here), and 8 host devices.
-    env["XLA_FLAGS"] = (
-        "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true "
-        "--xla_force_host_platform_device_count=8"
-    )
+    # The suite's unoptimised compiles (28 s -> 24 s here), and 8 host devices.
+    env["XLA_FLAGS"] = f"{xla_test_flags.FAST_COMPILE} --xla_force_host_platform_device_count=8"
     env["KERAS_BACKEND"] = "jax"
     completed = subprocess.run(
         [sys.executable, os.path.join(HERE, "sharding_checks.py"), str(out)],
