@@ -241,5 +241,6 @@ def print_rows(name, backend, benchmarks, ours_run, peer_run):
     print(f"| {name} training words/s | {backend} | {speed:,.0f} | {peer_speed:,.0f} | "
           f"{speed / peer_speed:.2f}x |", flush=True)
 
+
 if __name__ == "__main__":
     main()
