@@ -6,6 +6,7 @@ import pytest
 
 from embed_testing import to_numpy
 from keras_embed.models import FastText
+from keras_embed.models import _word_corpus
 from keras_embed.ops.huffman import huffman_tree
 from test_word2vec import neighbour_accuracy
 from test_word2vec import planted_corpus
@@ -96,3 +97,55 @@ def test_saves_and_loads_with_its_ngrams(tmp_path):
 def test_max_n_below_min_n_is_refused():
     with pytest.raises(ValueError, match="`max_n` must be an integer >= min_n=4"):
         FastText(min_n=4, max_n=3)
+
+
+@pytest.mark.parametrize("settings", [
+    {"sg": 1, "negative": 2},
+    {"sg": 0, "negative": 2, "cbow_mean": 1},
+    {"sg": 0, "negative": 0, "hs": 1, "cbow_mean": 0},
+], ids=["sg_ns", "cbow_mean_ns", "cbow_sum_hs"])
+def test_packed_rows_train_as_padded_rows(settings, rng):
+    # Training lays the examples' n-gram rows end to end instead of padding every word to the
+    # longest; a block of packed steps must move the tables as the padded steps, batch by batch.
+    padded, packed = small_model(window=2, **settings), small_model(window=2, **settings)
+    width = 1 if settings["sg"] else 4
+    inputs = rng.integers(-1, len(WORDS), (20, width))
+    inputs[:, 0] = np.abs(inputs[:, 0])  # every example has an input word
+    outputs = rng.integers(0, len(WORDS), 20)
+    word_rows, _ = packed._row_packing()
+    budget = 40 * width  # small: the 20 examples take several batches
+    batches = list(_word_corpus.packed_batches([(inputs, outputs, 0)], 6, word_rows, budget))
+    assert len(batches) > 20 // 6 + 1  # the row budget cut some batches short
+    assert sum(int(np.count_nonzero(b[2] >= 0)) for b in batches) == 20
+    rows, owners, batch_outputs, _ = _word_corpus._stacked(batches)
+    noise = rng.integers(0, len(WORDS), (*batch_outputs.shape, settings["negative"]))
+    alphas = np.linspace(0.1, 0.05, len(batches))
+    packed_loss = float(to_numpy(packed._compiled_block(packed=True)(
+        rows, owners, batch_outputs, alphas, noise=noise)))
+    step, padded_loss, first = padded._compiled_step(), 0.0, 0
+    for k, batch_outputs_k in enumerate(batch_outputs):
+        count = int(np.count_nonzero(batch_outputs_k >= 0))
+        batch_inputs = np.full((6, width), -1)
+        batch_inputs[:count] = inputs[first:first + count]
+        padded_loss += float(to_numpy(step(batch_inputs, batch_outputs_k, alphas[k], noise=noise[k])))
+        first += count
+    assert packed_loss == pytest.approx(padded_loss, rel=1e-5)
+    for name in ("input_embeddings", "output_embeddings", "node_embeddings"):
+        if getattr(padded, name) is not None:
+            np.testing.assert_allclose(to_numpy(getattr(packed, name)), to_numpy(getattr(padded, name)),
+                                       rtol=1e-5, atol=1e-7)
+
+
+def test_packed_batches_keep_each_examples_rows_in_order():
+    word_rows = np.array([[0, 5, 6], [1, -1, -1], [2, 7, -1]])
+    inputs = np.array([[0, -1], [2, 1], [1, -1]])
+    batches = list(_word_corpus.packed_batches([(inputs, np.array([1, 2, 0]), 7)], 2, word_rows, 6))
+    rows, owners, outputs, done = batches[0]
+    np.testing.assert_array_equal(rows, [0, 5, 6, 2, 7, 1])
+    np.testing.assert_array_equal(owners, [0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(outputs, [1, 2])
+    rows, owners, outputs, done = batches[1]
+    np.testing.assert_array_equal(rows, [1, -1, -1, -1, -1, -1])
+    np.testing.assert_array_equal(owners, [0, -1, -1, -1, -1, -1])
+    np.testing.assert_array_equal(outputs, [0, -1])
+    assert done == 7

@@ -297,7 +297,7 @@ def test_a_block_of_steps_updates_the_tables_as_the_steps_one_by_one(rng):
     noise = rng.integers(0, 12, (3, 8, 3))
     step = one_by_one._compiled_step()
     losses = [float(to_numpy(step(inputs[k], outputs[k], alphas[k], noise[k]))) for k in range(3)]
-    loss = float(to_numpy(blocked._compiled_block()(inputs, outputs, alphas, noise)))
+    loss = float(to_numpy(blocked._compiled_block()(inputs, outputs, alphas, noise=noise)))
     assert loss == pytest.approx(sum(losses), rel=1e-5)
     for name in ("input_embeddings", "output_embeddings", "node_embeddings"):
         np.testing.assert_allclose(to_numpy(getattr(blocked, name)),

@@ -170,10 +170,59 @@ def batches(examples, batch_size, width):
         )
 
 
-def blocks(batches_of_examples, steps):
-    """`steps` batches at a time: `(inputs (steps, batch, c), outputs (steps, batch), tokens_done (steps,))`.
+def packed_batches(examples, batch_size, word_rows, row_budget):
+    """Batches of at most `batch_size` examples holding at most `row_budget` input rows.
 
-    The last block is filled up with empty batches (outputs -1), which change
+    For models whose input words stand for several rows of the input table
+    (fastText: a word's own row and its n-grams' rows). Padding every word to
+    the longest list of rows in the vocabulary would make every example pay
+    for the longest word; here the rows of a batch's examples lie end to end.
+
+    Args:
+        examples: `epoch_examples`' chunks `(inputs (n, c), outputs (n,), tokens_before)`.
+        batch_size: examples per batch at most.
+        word_rows: `(V, s)` int32, each word's input-table rows first, -1 after them.
+        row_budget: rows per batch; at least the rows of any one example.
+
+    Yields:
+        `(rows (row_budget,), owners (row_budget,), outputs (batch_size,), tokens_done)`:
+        the input rows of the batch's examples (each example's input words in
+        order), the example each row belongs to (-1: padding, row -1), and the
+        words to predict (-1: padding). A batch never spans two chunks.
+    """
+    word_rows = np.asarray(word_rows)
+    row_counts = np.count_nonzero(word_rows >= 0, axis=1)
+    row_values = word_rows[word_rows >= 0].astype(np.int32)  # word by word, in order
+    row_offsets = np.cumsum(row_counts) - row_counts
+    for inputs, outputs, done in examples:
+        words = inputs.reshape(-1)
+        lengths = np.where(words >= 0, row_counts[np.maximum(words, 0)], 0)
+        slot_starts = np.cumsum(lengths) - lengths
+        flat = row_values[np.repeat(row_offsets[np.maximum(words, 0)] - slot_starts, lengths)
+                          + np.arange(int(lengths.sum()))]
+        example_rows = lengths.reshape(inputs.shape).sum(axis=1)
+        bounds = np.concatenate([[0], np.cumsum(example_rows)])
+        start, count = 0, outputs.size
+        while start < count:
+            fits = int(np.searchsorted(bounds, bounds[start] + row_budget, side="right")) - 1
+            stop = min(start + batch_size, fits)
+            rows = np.full(row_budget, -1, dtype=np.int32)
+            owners = np.full(row_budget, -1, dtype=np.int32)
+            taken = bounds[stop] - bounds[start]
+            rows[:taken] = flat[bounds[start]:bounds[stop]]
+            owners[:taken] = np.repeat(np.arange(stop - start, dtype=np.int32), example_rows[start:stop])
+            batch_outputs = np.full(batch_size, -1, dtype=np.int32)
+            batch_outputs[:stop - start] = outputs[start:stop]
+            yield rows, owners, batch_outputs, done
+            start = stop
+
+
+def blocks(batches_of_examples, steps):
+    """`steps` batches at a time, each of a batch's arrays stacked: `(*arrays (steps, ...), tokens_done (steps,))`.
+
+    A batch is `(*arrays, tokens_done)`: `batches`' `(inputs, outputs, done)`
+    or `packed_batches`' `(rows, owners, outputs, done)`. The last block is
+    filled up with empty batches (every array -1: no example), which change
     nothing, so that every block has one shape and compiles once.
     """
     pending = []
@@ -183,11 +232,11 @@ def blocks(batches_of_examples, steps):
             yield _stacked(pending)
             pending = []
     if pending:
-        inputs, outputs, done = pending[-1]
-        empty = (np.full_like(inputs, -1), np.full_like(outputs, -1), done)
+        *arrays, done = pending[-1]
+        empty = (*(np.full_like(array, -1) for array in arrays), done)
         yield _stacked(pending + [empty] * (steps - len(pending)))
 
 
 def _stacked(batches_of_examples):
-    inputs, outputs, done = zip(*batches_of_examples)
-    return np.stack(inputs), np.stack(outputs), np.asarray(done, dtype=np.float64)
+    *arrays, done = zip(*batches_of_examples)
+    return (*(np.stack(array) for array in arrays), np.asarray(done, dtype=np.float64))

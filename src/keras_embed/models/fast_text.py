@@ -24,6 +24,9 @@ class FastText(Word2Vec):
     as fastText and gensim hash them. The input table holds the words' rows
     followed by the `bucket` n-gram rows (fastText's input matrix). Every row
     of a word gets the whole step of its input vector, as in fastText and gensim.
+    A training step holds at most `batch_size` examples and a fixed number of
+    input rows (1.25 times those of an average batch), the examples' rows end
+    to end, so that a batch of short words does not pay for the longest word.
 
     `.wv` holds each vocabulary word's mean vector, and gives words outside the
     vocabulary the mean of their n-gram rows (gensim's and fastText's rule).

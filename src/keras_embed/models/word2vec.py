@@ -276,6 +276,50 @@ class Word2Vec(keras.Model):
         sampler = AliasSampler(self.word_counts, power=self.ns_exponent)
         return lambda shape: sampler.sample((*shape, self.negative), self._noise_generator).astype(np.int32)
 
+    def _objective_updates(self, hidden, outputs, noise, alpha, tables):
+        """Negative sampling and/or hierarchical softmax on `hidden` `(batch, d)`, output tables stepped.
+
+        Returns `(losses (batch,), hidden_gradient (batch, d))`; padding
+        examples (`outputs` -1) add nothing.
+        """
+        dim = self.vector_size
+        valid = outputs >= 0
+        outputs = ops.where(valid, outputs, 0)
+        valid = ops.expand_dims(ops.cast(valid, "float32"), -1)  # (batch, 1)
+        batch = ops.shape(outputs)[0]
+        losses = ops.zeros((batch,), "float32")
+        hidden_gradient = ops.zeros_like(hidden)
+        objectives = []
+        if self.negative:
+            targets = ops.concatenate([ops.expand_dims(outputs, -1), noise], axis=1)
+            labels = ops.concatenate(
+                [ops.ones((batch, 1), "float32"), ops.zeros((batch, self.negative), "float32")],
+                axis=1,
+            )
+            # gensim skips a noise word that is the word to predict.
+            mask = ops.where(ops.equal(targets, ops.expand_dims(outputs, -1)), 0.0, 1.0)
+            mask = ops.concatenate([ops.ones((batch, 1), "float32"), mask[:, 1:]], axis=1)
+            objectives.append((self.output_embeddings, targets, labels, mask * valid))
+        if self.hs:
+            targets = ops.take(tables["points"], outputs, axis=0)
+            labels = 1.0 - ops.cast(ops.take(tables["codes"], outputs, axis=0), "float32")
+            depth = ops.shape(targets)[1]
+            lengths = ops.take(tables["lengths"], outputs, axis=0)
+            mask = ops.cast(ops.arange(depth)[None, :] < lengths[:, None], "float32")
+            objectives.append((self.node_embeddings, targets, labels, mask * valid))
+        for table, targets, labels, mask in objectives:
+            target_rows = _backend.take(table, targets)
+            loss, input_gradient, target_gradients = logistic_target_gradients(
+                hidden, target_rows, labels, mask
+            )
+            losses = losses + loss
+            hidden_gradient = hidden_gradient + input_gradient
+            _backend.scatter_add_rows(
+                table, ops.reshape(targets, (-1,)),
+                ops.reshape(target_gradients * -alpha, (-1, dim)),
+            )
+        return losses, hidden_gradient
+
     def _training_step(self):
         """`step(inputs, outputs, noise, alpha, tables) -> summed loss`: one SGD step on a batch.
 
@@ -285,42 +329,8 @@ class Word2Vec(keras.Model):
         dim = self.vector_size
 
         def step(inputs, outputs, noise, alpha, tables):
-            valid = outputs >= 0
-            outputs = ops.where(valid, outputs, 0)
-            valid = ops.expand_dims(ops.cast(valid, "float32"), -1)  # (batch, 1)
-            batch = ops.shape(outputs)[0]
             hidden, rows, weights = self._input_vectors_and_rows(inputs, tables.get("subword_rows"))
-            losses = ops.zeros((batch,), "float32")
-            hidden_gradient = ops.zeros_like(hidden)
-            objectives = []
-            if self.negative:
-                targets = ops.concatenate([ops.expand_dims(outputs, -1), noise], axis=1)
-                labels = ops.concatenate(
-                    [ops.ones((batch, 1), "float32"), ops.zeros((batch, self.negative), "float32")],
-                    axis=1,
-                )
-                # gensim skips a noise word that is the word to predict.
-                mask = ops.where(ops.equal(targets, ops.expand_dims(outputs, -1)), 0.0, 1.0)
-                mask = ops.concatenate([ops.ones((batch, 1), "float32"), mask[:, 1:]], axis=1)
-                objectives.append((self.output_embeddings, targets, labels, mask * valid))
-            if self.hs:
-                targets = ops.take(tables["points"], outputs, axis=0)
-                labels = 1.0 - ops.cast(ops.take(tables["codes"], outputs, axis=0), "float32")
-                depth = ops.shape(targets)[1]
-                lengths = ops.take(tables["lengths"], outputs, axis=0)
-                mask = ops.cast(ops.arange(depth)[None, :] < lengths[:, None], "float32")
-                objectives.append((self.node_embeddings, targets, labels, mask * valid))
-            for table, targets, labels, mask in objectives:
-                target_rows = _backend.take(table, targets)
-                loss, input_gradient, target_gradients = logistic_target_gradients(
-                    hidden, target_rows, labels, mask
-                )
-                losses = losses + loss
-                hidden_gradient = hidden_gradient + input_gradient
-                _backend.scatter_add_rows(
-                    table, ops.reshape(targets, (-1,)),
-                    ops.reshape(target_gradients * -alpha, (-1, dim)),
-                )
+            losses, hidden_gradient = self._objective_updates(hidden, outputs, noise, alpha, tables)
             # Each input row gets the hidden vector's whole step (gensim, fastText), a sum's share when summed.
             if not (self.sg or self.cbow_mean):
                 weights = weights / ops.maximum(ops.sum(weights, axis=-1, keepdims=True), 1.0)
@@ -331,6 +341,55 @@ class Word2Vec(keras.Model):
             return ops.sum(losses)
 
         return step
+
+    def _packed_training_step(self):
+        """`step(rows, owners, outputs, noise, alpha, tables) -> summed loss`: `_training_step` on packed rows.
+
+        `rows` `(r,)` int32 input-table rows of the batch's examples end to end
+        and `owners` `(r,)` the example of each (-1: padding), as
+        `_word_corpus.packed_batches` lays them out; the same step as
+        `_training_step` on those examples.
+        """
+
+        def step(rows, owners, outputs, noise, alpha, tables):
+            batch = ops.shape(outputs)[0]
+            present = owners >= 0
+            rows, owners = ops.where(present, rows, 0), ops.where(present, owners, 0)
+            weights = ops.cast(present, "float32")
+            gathered = ops.cast(_backend.take(self.input_embeddings, rows), "float32")
+            hidden = ops.segment_sum(gathered * weights[:, None], owners, num_segments=batch)
+            counts = ops.maximum(ops.segment_sum(weights, owners, num_segments=batch), 1.0)
+            if self.sg or self.cbow_mean:
+                hidden = hidden / counts[:, None]
+            losses, hidden_gradient = self._objective_updates(hidden, outputs, noise, alpha, tables)
+            # As in `_training_step`: each row gets its example's whole step, a sum's share when summed.
+            if not (self.sg or self.cbow_mean):
+                weights = weights / ops.take(counts, owners, axis=0)
+            row_steps = ops.take(hidden_gradient * -alpha, owners, axis=0) * weights[:, None]
+            _backend.scatter_add_rows(self.input_embeddings, rows, row_steps)
+            return ops.sum(losses)
+
+        return step
+
+    def _row_packing(self):
+        """`(word_rows, row_budget)` for training on packed rows (`_packed_training_step`), or None.
+
+        Only for input words of several rows (fastText). The budget is 1.25
+        times the mean rows of `batch_size` examples (words weighted by how
+        often they stay after subsampling), and at least the rows of the
+        longest possible example.
+        """
+        word_rows = self._subword_rows()
+        if word_rows is None:
+            return None
+        word_rows = np.asarray(word_rows)
+        rows_per_word = np.count_nonzero(word_rows >= 0, axis=1)
+        kept = self.word_counts * _word_corpus.keep_probabilities(self.word_counts, self.sample)
+        words_per_example = 1 if self.sg else self.window + 1  # a CBOW window's mean size
+        mean_rows = float(np.sum(rows_per_word * kept) / np.sum(kept)) * words_per_example
+        longest = int(rows_per_word.max()) * (1 if self.sg else 2 * self.window)
+        budget = max(int(np.ceil(1.25 * mean_rows * self.batch_size)), longest)
+        return word_rows, -(-budget // 64) * 64
 
     def _step_variables(self):
         return [self.input_embeddings] + [
@@ -359,20 +418,23 @@ class Word2Vec(keras.Model):
 
         return step
 
-    def _compiled_block(self):
-        """`run(inputs (s, batch, c), outputs (s, batch), alphas (s,), noise=None) -> summed loss`.
+    def _compiled_block(self, packed=False):
+        """`run(*arrays, alphas (s,), noise=None) -> summed loss`: `s` steps in order, compiled.
 
-        Runs the `s` steps in order; `noise` `(s, batch, negative)` is drawn here when None.
+        `arrays` are `(s, ...)` stacks of a step's batch: `inputs (s, batch, c)`
+        and `outputs (s, batch)`, or with `packed` `rows (s, r)`, `owners (s, r)`
+        and `outputs (s, batch)`. `noise` `(s, batch, negative)` is drawn here when None.
         """
         tables, draw_noise = self._training_tables(), self._noise_drawer()
-        compiled = _backend.compile_variable_update_loop(self._training_step(), self._step_variables())
+        step = self._packed_training_step() if packed else self._training_step()
+        compiled = _backend.compile_variable_update_loop(step, self._step_variables())
 
-        def run(inputs, outputs, alphas, noise=None):
-            outputs = np.asarray(outputs, dtype=np.int32)
+        def run(*arrays, noise=None):
+            *arrays, alphas = arrays
+            arrays = [np.asarray(array, dtype=np.int32) for array in arrays]
             if noise is None:
-                noise = draw_noise(outputs.shape)
-            blocks = (np.asarray(inputs, dtype=np.int32), outputs,
-                      np.asarray(noise, dtype=np.int32), np.asarray(alphas, dtype=np.float32))
+                noise = draw_noise(arrays[-1].shape)
+            blocks = (*arrays, np.asarray(noise, dtype=np.int32), np.asarray(alphas, dtype=np.float32))
             return compiled(blocks, tables)
 
         return run
@@ -403,7 +465,8 @@ class Word2Vec(keras.Model):
             raise ValueError(
                 "The corpus holds no word of the model's vocabulary, so there is nothing to train on."
             )
-        run_block = self._compiled_block()
+        packing = self._row_packing()
+        run_block = self._compiled_block(packed=packing is not None)
         keep = _word_corpus.keep_probabilities(self.word_counts, self.sample)
         rng = np.random.default_rng(self.seed)
         width = 1 if self.sg else 2 * self.window
@@ -416,13 +479,17 @@ class Word2Vec(keras.Model):
             examples = _word_corpus.epoch_examples(
                 ids, sentence_ends, keep, self.window, not self.sg, rng, self.shrink_windows
             )
-            batches = _word_corpus.batches(examples, self.batch_size, width)
+            if packing is None:
+                batches = _word_corpus.batches(examples, self.batch_size, width)
+            else:
+                batches = _word_corpus.packed_batches(examples, self.batch_size, *packing)
             pending, loss_sum, example_count = [], 0.0, 0
-            for inputs, outputs, done in _word_corpus.blocks(batches, _STEPS_PER_BLOCK):
+            for *arrays, done in _word_corpus.blocks(batches, _STEPS_PER_BLOCK):
+                outputs = arrays[-1]
                 alphas = _word_corpus.learning_rate(
                     self.alpha, self.min_alpha, (epoch + done / ids.size) / epochs
                 )
-                pending.append(run_block(inputs, outputs, alphas))
+                pending.append(run_block(*arrays, alphas))
                 example_count += int(np.count_nonzero(outputs >= 0))
                 if len(pending) == 2 * _BLOCKS_PER_REPORT:
                     # Read the older half only, so that the device still has blocks queued.
