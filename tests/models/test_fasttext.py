@@ -112,7 +112,7 @@ def test_packed_rows_train_as_padded_rows(settings, rng):
     inputs = rng.integers(-1, len(WORDS), (20, width))
     inputs[:, 0] = np.abs(inputs[:, 0])  # every example has an input word
     outputs = rng.integers(0, len(WORDS), 20)
-    word_rows, _ = packed._row_packing()
+    word_rows, _ = packed._row_packing(keep=np.ones(len(WORDS)))
     budget = 40 * width  # small: the 20 examples take several batches
     batches = list(_word_corpus.packed_batches([(inputs, outputs, 0)], 6, word_rows, budget))
     assert len(batches) > 20 // 6 + 1  # the row budget cut some batches short

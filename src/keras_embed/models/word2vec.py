@@ -371,20 +371,20 @@ class Word2Vec(keras.Model):
 
         return step
 
-    def _row_packing(self):
+    def _row_packing(self, keep):
         """`(word_rows, row_budget)` for training on packed rows (`_packed_training_step`), or None.
 
         Only for input words of several rows (fastText). The budget is 1.25
-        times the mean rows of `batch_size` examples (words weighted by how
-        often they stay after subsampling), and at least the rows of the
-        longest possible example.
+        times the mean rows of `batch_size` examples (words weighted by their
+        counts times `keep`, their probabilities of staying after subsampling),
+        and at least the rows of the longest possible example.
         """
         word_rows = self._subword_rows()
         if word_rows is None:
             return None
         word_rows = np.asarray(word_rows)
         rows_per_word = np.count_nonzero(word_rows >= 0, axis=1)
-        kept = self.word_counts * _word_corpus.keep_probabilities(self.word_counts, self.sample)
+        kept = self.word_counts * keep
         words_per_example = 1 if self.sg else self.window + 1  # a CBOW window's mean size
         mean_rows = float(np.sum(rows_per_word * kept) / np.sum(kept)) * words_per_example
         longest = int(rows_per_word.max()) * (1 if self.sg else 2 * self.window)
@@ -465,9 +465,9 @@ class Word2Vec(keras.Model):
             raise ValueError(
                 "The corpus holds no word of the model's vocabulary, so there is nothing to train on."
             )
-        packing = self._row_packing()
-        run_block = self._compiled_block(packed=packing is not None)
         keep = _word_corpus.keep_probabilities(self.word_counts, self.sample)
+        packing = self._row_packing(keep)
+        run_block = self._compiled_block(packed=packing is not None)
         rng = np.random.default_rng(self.seed)
         width = 1 if self.sg else 2 * self.window
         total = ids.size * epochs
